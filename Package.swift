@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "swift-agent-runtime",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "AgentCore", targets: ["AgentCore"]),
+    .library(name: "AgentWire", targets: ["AgentWire"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+  ],
+  targets: [
+    // The domain model and the in-process runtime. No gRPC, no NIO.
+    .target(
+      name: "AgentCore",
+      dependencies: [
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Generated code for the `agents.AgentRpc` protocol plus conversions to core types.
+    .target(
+      name: "AgentWire",
+      dependencies: [
+        "AgentCore",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      exclude: ["Generated/PROTOS.sha256"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "InProcessChat",
+      dependencies: ["AgentCore"],
+      path: "Examples/InProcessChat",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "AgentCoreTests",
+      dependencies: ["AgentCore"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "AgentWireTests",
+      dependencies: ["AgentWire", "AgentCore"],
+      swiftSettings: swiftSettings
+    ),
+  ]
+)

@@ -1,0 +1,44 @@
+/// The character rules for agent types and topic types, as AutoGen defines them.
+///
+/// - Agent types match `^[\w\-\.]+$`: letters, digits, `_`, `-` and `.`.
+/// - Topic types match `^[\w\-\.\:\=]+$`: the same plus `:` and `=`.
+///
+/// `\w` follows Python's Unicode rule: any Unicode letter or digit counts.
+package enum IdentifierRule: Sendable {
+  case agentType
+  case topicType
+
+  package var pattern: String {
+    switch self {
+    case .agentType: return #"^[\w\-\.]+$"#
+    case .topicType: return #"^[\w\-\.\:\=]+$"#
+    }
+  }
+
+  package func isValid(_ value: String) -> Bool {
+    guard !value.isEmpty else { return false }
+    return value.unicodeScalars.allSatisfy(allows)
+  }
+
+  private func allows(_ scalar: Unicode.Scalar) -> Bool {
+    let props = scalar.properties
+    if props.isAlphabetic || props.numericType != nil || scalar == "_" || scalar == "-" || scalar == "." {
+      return true
+    }
+    switch self {
+    case .agentType: return false
+    case .topicType: return scalar == ":" || scalar == "="
+    }
+  }
+
+  /// Throws an ``AgentRuntimeError/Code/invalidArgument`` error naming the value and the rule.
+  package func validate(_ value: String, what: String) throws(AgentRuntimeError) {
+    guard isValid(value) else {
+      throw AgentRuntimeError(
+        code: .invalidArgument,
+        message: "invalid \(what) '\(value)': it must match \(pattern) (letters, digits, '_', '-', '.'"
+          + (self == .topicType ? ", ':', '='" : "") + "; not empty)"
+      )
+    }
+  }
+}
