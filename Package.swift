@@ -13,6 +13,8 @@ let package = Package(
   products: [
     .library(name: "AgentCore", targets: ["AgentCore"]),
     .library(name: "AgentWire", targets: ["AgentWire"]),
+    .library(name: "GrpcHost", targets: ["GrpcHost"]),
+    .executable(name: "runtime-host", targets: ["RuntimeHost"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -46,6 +48,29 @@ let package = Package(
       exclude: ["Generated/PROTOS.sha256"],
       swiftSettings: swiftSettings
     ),
+    .target(
+      name: "GrpcHost",
+      dependencies: [
+        "AgentCore",
+        "AgentWire",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "RuntimeHost",
+      dependencies: [
+        "GrpcHost",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "InProcessChat",
       dependencies: ["AgentCore"],
@@ -55,6 +80,16 @@ let package = Package(
     .testTarget(
       name: "AgentCoreTests",
       dependencies: ["AgentCore"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "GrpcHostTests",
+      dependencies: [
+        "GrpcHost", "AgentWire", "AgentCore",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

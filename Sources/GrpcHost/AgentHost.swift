@@ -1,0 +1,152 @@
+import AgentCore
+public import AgentWire
+import GRPCCore
+import GRPCNIOTransportHTTP2
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// The host: accepts worker connections over gRPC (`agents.AgentRpc`) and routes published and
+/// direct messages between them.
+///
+/// Run it as a `Service` (for example in a `ServiceGroup`, as the `runtime-host` daemon does) or
+/// scoped with ``withAgentHost(configuration:logger:_:)``.
+///
+/// ```swift
+/// let host = AgentHost(configuration: .init(address: try HostAddress(parsing: "localhost:50051")))
+/// let group = ServiceGroup(services: [host], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+///
+/// What it guarantees, beyond AutoGen's host:
+/// - Every RPC is answered: an unserved target type, a callee that disconnects, a callee that does
+///   not answer within ``Configuration/rpcTimeout``, and host shutdown all produce an `RpcResponse`
+///   with `error` set. Callers' request ids are rewritten to host-unique ids on the way to the callee
+///   and restored on the way back, so callers never collide.
+/// - Several workers may serve one agent type. Each agent instance (type, key) is placed on one of
+///   them (the least loaded), stays there while that worker is connected, and moves when it leaves.
+///   A publish reaches each subscribed instance once.
+///
+/// Lifecycle: ``run()`` binds, serves until graceful shutdown (or ``beginGracefulShutdown()``), then
+/// answers pending RPCs with an error, closes every stream, and returns.
+public final class AgentHost: Service, Sendable {
+  /// Host settings.
+  public struct Configuration: Sendable {
+    /// Where to listen. Port 0 picks a free port (see ``AgentHost/listeningAddress()``).
+    public var address: HostAddress
+    /// How long the host waits for a callee's response before answering the caller with an error.
+    public var rpcTimeout: Duration
+    /// The largest message the host accepts, in bytes.
+    public var maxMessageSize: Int
+
+    /// Creates a configuration.
+    public init(
+      address: HostAddress = HostAddress(host: "127.0.0.1", port: 50051),
+      rpcTimeout: Duration = .seconds(60),
+      maxMessageSize: Int = 4 * 1024 * 1024
+    ) {
+      self.address = address
+      self.rpcTimeout = rpcTimeout
+      self.maxMessageSize = maxMessageSize
+    }
+  }
+
+  /// The host's settings.
+  public let configuration: Configuration
+  private let logger: Logger
+  let router: HostRouter
+  private let listening = OneShot<HostAddress>()
+  private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
+  private let stopping = Mutex(false)
+
+  /// Creates a host; it listens once ``run()`` is called.
+  public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "agents.host")) {
+    self.configuration = configuration
+    self.logger = logger
+    self.router = HostRouter(rpcTimeout: configuration.rpcTimeout, logger: logger)
+  }
+
+  /// The address the host listens on, once it does (the real port when configured with port 0).
+  ///
+  /// - Throws: when the host failed to bind or has stopped.
+  public func listeningAddress() async throws -> HostAddress {
+    try await listening.value()
+  }
+
+  /// Binds and serves until graceful shutdown, then closes everything and returns.
+  public func run() async throws {
+    let transport = HTTP2ServerTransport.Posix(
+      address: try configuration.address.socketAddress(),
+      transportSecurity: .plaintext,
+      config: .defaults { config in
+        config.rpc.maxRequestPayloadSize = configuration.maxMessageSize
+      }
+    )
+    let server = GRPCServer(
+      transport: transport,
+      services: [AgentRpcService(router: router, logger: logger)]
+    )
+    self.server.withLock { $0 = server }
+    do {
+      try await withGracefulShutdownHandler {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          group.addTask { await self.router.runDeadlineSweeper() }
+          group.addTask {
+            do {
+              let address = try await transport.listeningAddress
+              self.listening.resolve(.success(try HostAddress(address)))
+              self.logger.info("listening", metadata: ["address": "\(address)"])
+            } catch {
+              self.listening.resolve(.failure(error))
+            }
+          }
+          defer { group.cancelAll() }  // the sweeper stops with the server
+          try await server.serve()
+        }
+      } onGracefulShutdown: {
+        self.beginGracefulShutdown()
+      }
+    } catch {
+      listening.resolve(.failure(error))
+      throw error
+    }
+    listening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
+  }
+
+  /// Stops accepting connections, answers every pending RPC with an error, closes every stream,
+  /// and lets ``run()`` return. Idempotent.
+  public func beginGracefulShutdown() {
+    guard stopping.withLock({ stopping in
+      defer { stopping = true }
+      return !stopping
+    }) else { return }
+    logger.info("shutting down")
+    router.shutdown()
+    server.withLock { $0 }?.beginGracefulShutdown()
+  }
+}
+
+/// Runs an ``AgentHost`` for the duration of `body`, then shuts it down gracefully.
+///
+/// `body` receives the host once it is listening.
+public func withAgentHost<Result: Sendable>(
+  configuration: AgentHost.Configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0)),
+  logger: Logger = Logger(label: "agents.host"),
+  _ body: @Sendable (AgentHost) async throws -> Result
+) async throws -> Result {
+  let host = AgentHost(configuration: configuration, logger: logger)
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await host.run() }
+    do {
+      _ = try await host.listeningAddress()
+      let result = try await body(host)
+      host.beginGracefulShutdown()
+      try await group.waitForAll()
+      return result
+    } catch {
+      host.beginGracefulShutdown()
+      try? await group.waitForAll()
+      throw error
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import AgentCore
+import AgentWire
+import GRPCCore
+import Logging
+import SwiftProtobuf
+
+/// The `agents.AgentRpc` service: reads each call's `client-id`, then hands the work to the router.
+struct AgentRpcService: Agents_AgentRpc.ServiceProtocol {
+  static let clientIdKey = "client-id"
+
+  let router: HostRouter
+  let logger: Logger
+
+  private func clientId(_ metadata: Metadata, method: String) throws(RPCError) -> String {
+    guard let id = metadata[stringValues: Self.clientIdKey].first(where: { _ in true }), !id.isEmpty else {
+      logger.info("call refused: no client-id", metadata: ["method": "\(method)"])
+      throw RPCError(
+        code: .invalidArgument,
+        message: "missing '\(Self.clientIdKey)' metadata: every call must carry the worker's client id")
+    }
+    return id
+  }
+
+  func openChannel(
+    request: StreamingServerRequest<Agents_Message>,
+    context: ServerContext
+  ) async throws -> StreamingServerResponse<Agents_Message> {
+    let clientId = try clientId(request.metadata, method: "OpenChannel")
+    let (link, outbound) = try router.connect(clientId: clientId)
+    let router = self.router
+    let logger = self.logger
+    return StreamingServerResponse { writer in
+      defer { router.disconnect(link) }
+      let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
+        group.addTask {
+          do {
+            for await message in outbound { try await writer.write(message) }
+          } catch {
+            logger.debug("write to worker failed", metadata: ["client-id": "\(clientId)", "error": "\(error)"])
+          }
+          return nil
+        }
+        group.addTask {
+          do {
+            for try await message in request.messages { router.route(message, from: link) }
+            return nil
+          } catch {
+            return error
+          }
+        }
+        // Either side ending ends the channel: the worker closed or vanished, or the host is
+        // closing the stream (shutdown).
+        let first = await group.next()!
+        group.cancelAll()
+        return first
+      }
+      if let inboundError, !(inboundError is CancellationError) {
+        // A frame that is not an agents.Message, or a broken connection: tell the sender why
+        // (a vanished peer never reads it).
+        logger.info("worker channel failed", metadata: ["client-id": "\(clientId)", "error": "\(inboundError)"])
+        throw (inboundError as? RPCError)
+          ?? RPCError(code: .invalidArgument, message: "the channel failed: \(inboundError)")
+      }
+      return [:]
+    }
+  }
+
+  func openControlChannel(
+    request: StreamingServerRequest<Agents_ControlMessage>,
+    context: ServerContext
+  ) async throws -> StreamingServerResponse<Agents_ControlMessage> {
+    let clientId = try clientId(request.metadata, method: "OpenControlChannel")
+    let (link, outbound) = try router.connectControl(clientId: clientId)
+    let router = self.router
+    return StreamingServerResponse { writer in
+      defer { router.disconnectControl(link) }
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask {
+          do {
+            for await message in outbound { try await writer.write(message) }
+          } catch {}
+        }
+        group.addTask {
+          do {
+            for try await message in request.messages { router.routeControl(message, from: link) }
+          } catch {}
+        }
+        await group.next()
+        group.cancelAll()
+      }
+      return [:]
+    }
+  }
+
+  func registerAgent(
+    request: ServerRequest<Agents_RegisterAgentTypeRequest>,
+    context: ServerContext
+  ) async throws -> ServerResponse<Agents_RegisterAgentTypeResponse> {
+    let clientId = try clientId(request.metadata, method: "RegisterAgent")
+    try router.register(type: request.message.type, clientId: clientId)
+    return ServerResponse(message: Agents_RegisterAgentTypeResponse())
+  }
+
+  func addSubscription(
+    request: ServerRequest<Agents_AddSubscriptionRequest>,
+    context: ServerContext
+  ) async throws -> ServerResponse<Agents_AddSubscriptionResponse> {
+    let clientId = try clientId(request.metadata, method: "AddSubscription")
+    try router.addSubscription(request.message.subscription, clientId: clientId)
+    return ServerResponse(message: Agents_AddSubscriptionResponse())
+  }
+
+  func removeSubscription(
+    request: ServerRequest<Agents_RemoveSubscriptionRequest>,
+    context: ServerContext
+  ) async throws -> ServerResponse<Agents_RemoveSubscriptionResponse> {
+    _ = try clientId(request.metadata, method: "RemoveSubscription")
+    try router.removeSubscription(id: request.message.id)
+    return ServerResponse(message: Agents_RemoveSubscriptionResponse())
+  }
+
+  func getSubscriptions(
+    request: ServerRequest<Agents_GetSubscriptionsRequest>,
+    context: ServerContext
+  ) async throws -> ServerResponse<Agents_GetSubscriptionsResponse> {
+    _ = try clientId(request.metadata, method: "GetSubscriptions")
+    return ServerResponse(message: .with { $0.subscriptions = router.subscriptions.map(Agents_Subscription.init) })
+  }
+}

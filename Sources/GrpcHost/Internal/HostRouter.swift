@@ -1,0 +1,555 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import Logging
+import SwiftProtobuf
+import Synchronization
+
+/// One open `OpenChannel` stream: where the host writes messages for that worker.
+final class WorkerLink: Sendable {
+  let clientId: String
+  let serial: UInt64
+  let outbound: AsyncStream<Agents_Message>.Continuation
+
+  init(clientId: String, serial: UInt64, outbound: AsyncStream<Agents_Message>.Continuation) {
+    self.clientId = clientId
+    self.serial = serial
+    self.outbound = outbound
+  }
+}
+
+/// One open `OpenControlChannel` stream.
+final class ControlLink: Sendable {
+  let clientId: String
+  let serial: UInt64
+  let outbound: AsyncStream<Agents_ControlMessage>.Continuation
+
+  init(clientId: String, serial: UInt64, outbound: AsyncStream<Agents_ControlMessage>.Continuation) {
+    self.clientId = clientId
+    self.serial = serial
+    self.outbound = outbound
+  }
+}
+
+/// The host's routing state and rules, independent of the transport.
+///
+/// Every method takes the lock once, decides, and returns or performs the writes after releasing
+/// it. Writes are non-blocking yields into each worker's outbound stream.
+final class HostRouter: Sendable {
+  struct PendingRPC {
+    var caller: String
+    var callerRequestId: String
+    var callee: String
+    var target: AgentId
+    var deadline: ContinuousClock.Instant
+  }
+
+  fileprivate struct State {
+    var channels: [String: WorkerLink] = [:]
+    var controls: [String: ControlLink] = [:]
+    /// Workers serving each type, in registration order (including ones with no channel yet).
+    var workersByType: [AgentType: [String]] = [:]
+    var typesByClient: [String: Set<AgentType>] = [:]
+    var subscriptions = SubscriptionIndex()
+    /// Where each agent instance lives while its worker is connected.
+    var placements: [AgentId: String] = [:]
+    var placedByClient: [String: Set<AgentId>] = [:]
+    var placementLoad: [AgentType: [String: Int]] = [:]
+    /// RPCs forwarded and not yet answered, by the host's own request id.
+    var pending: [String: PendingRPC] = [:]
+    /// Host request ids in deadline order (one timeout for all, so insertion order is deadline order).
+    var deadlineQueue: [(id: String, deadline: ContinuousClock.Instant)] = []
+    var deadlineHead = 0
+    var nextRequestId: UInt64 = 1
+    var nextSerial: UInt64 = 1
+    var isShuttingDown = false
+  }
+
+  let rpcTimeout: Duration
+  let logger: Logger
+  private let state = Mutex(State())
+  /// Wakes the deadline sweeper when the first pending RPC arrives.
+  private let sweeperWakeups: AsyncStream<Void>
+  private let sweeperWakeup: AsyncStream<Void>.Continuation
+
+  /// Woken on every change to connections, registrations and subscriptions (not per message).
+  private let watchers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
+  private let nextWatcher = Atomic<Int>(0)
+
+  init(rpcTimeout: Duration, logger: Logger) {
+    self.rpcTimeout = rpcTimeout
+    self.logger = logger
+    (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+  }
+
+  // MARK: Connections
+
+  /// Opens a worker channel.
+  func connect(clientId: String) throws(RPCError) -> (WorkerLink, AsyncStream<Agents_Message>) {
+    let (stream, continuation) = AsyncStream<Agents_Message>.makeStream()
+    let link = try state.withLock { state throws(RPCError) -> WorkerLink in
+      guard !state.isShuttingDown else {
+        throw RPCError(code: .unavailable, message: "the host is shutting down")
+      }
+      guard state.channels[clientId] == nil else {
+        throw RPCError(
+          code: .alreadyExists,
+          message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
+      }
+      let link = WorkerLink(clientId: clientId, serial: state.nextSerial, outbound: continuation)
+      state.nextSerial += 1
+      state.channels[clientId] = link
+      return link
+    }
+    logger.info("worker connected", metadata: ["client-id": "\(clientId)"])
+    notifyWatchers()
+    return (link, stream)
+  }
+
+  /// Closes a worker channel: its registrations, subscriptions and placements go away, RPCs
+  /// waiting on it are answered with an error, and RPCs it made are forgotten.
+  func disconnect(_ link: WorkerLink) {
+    let clientId = link.clientId
+    let (failed, removedTypes, removedSubscriptions) = state.withLock { state -> ([(WorkerLink, Agents_Message)], [AgentType], Int) in
+      guard state.channels[clientId] === link else { return ([], [], 0) }
+      state.channels[clientId] = nil
+      let types = state.typesByClient.removeValue(forKey: clientId) ?? []
+      for type in types {
+        state.workersByType[type]?.removeAll { $0 == clientId }
+        if state.workersByType[type]?.isEmpty == true { state.workersByType[type] = nil }
+        state.placementLoad[type]?[clientId] = nil
+      }
+      for id in state.placedByClient.removeValue(forKey: clientId) ?? [] where state.placements[id] == clientId {
+        state.placements[id] = nil
+      }
+      let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
+      var failed: [(WorkerLink, Agents_Message)] = []
+      for (id, rpc) in state.pending where rpc.callee == clientId || rpc.caller == clientId {
+        state.pending[id] = nil
+        guard rpc.callee == clientId, let caller = state.channels[rpc.caller] else { continue }
+        failed.append((caller, .errorResponse(
+          requestId: rpc.callerRequestId,
+          "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding")))
+      }
+      return (failed, Array(types), subscriptions.count)
+    }
+    link.outbound.finish()
+    deliver(failed)
+    notifyWatchers()
+    logger.info(
+      "worker disconnected",
+      metadata: [
+        "client-id": "\(clientId)", "types": "\(removedTypes.map(\.name).sorted())",
+        "subscriptions": "\(removedSubscriptions)", "failed-rpcs": "\(failed.count)",
+      ])
+  }
+
+  func connectControl(clientId: String) throws(RPCError) -> (ControlLink, AsyncStream<Agents_ControlMessage>) {
+    let (stream, continuation) = AsyncStream<Agents_ControlMessage>.makeStream()
+    let link = try state.withLock { state throws(RPCError) -> ControlLink in
+      guard !state.isShuttingDown else {
+        throw RPCError(code: .unavailable, message: "the host is shutting down")
+      }
+      guard state.controls[clientId] == nil else {
+        throw RPCError(code: .alreadyExists, message: "client-id '\(clientId)' already has an open control channel")
+      }
+      let link = ControlLink(clientId: clientId, serial: state.nextSerial, outbound: continuation)
+      state.nextSerial += 1
+      state.controls[clientId] = link
+      return link
+    }
+    notifyWatchers()
+    return (link, stream)
+  }
+
+  func disconnectControl(_ link: ControlLink) {
+    state.withLock { state in
+      if state.controls[link.clientId] === link { state.controls[link.clientId] = nil }
+    }
+    link.outbound.finish()
+  }
+
+  // MARK: Registration and subscriptions
+
+  func register(type name: String, clientId: String) throws(RPCError) {
+    let type: AgentType
+    do {
+      type = try AgentType(name)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    try state.withLock { state throws(RPCError) in
+      guard !state.isShuttingDown else { throw RPCError(code: .unavailable, message: "the host is shutting down") }
+      guard state.typesByClient[clientId]?.contains(type) != true else { return }  // idempotent
+      state.typesByClient[clientId, default: []].insert(type)
+      state.workersByType[type, default: []].append(clientId)
+    }
+    logger.info("agent type registered", metadata: ["client-id": "\(clientId)", "type": "\(type)"])
+    notifyWatchers()
+  }
+
+  func addSubscription(_ wire: Agents_Subscription, clientId: String) throws(RPCError) {
+    do {
+      let subscription = try Subscription(wire: wire)
+      try state.withLock { state throws(AgentRuntimeError) in
+        try state.subscriptions.add(subscription, owner: clientId)
+      }
+      logger.debug("subscription added", metadata: ["client-id": "\(clientId)", "subscription": "\(subscription)"])
+      notifyWatchers()
+    } catch {
+      // AutoGen answers duplicates with INVALID_ARGUMENT too.
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+  }
+
+  func removeSubscription(id: String) throws(RPCError) {
+    do {
+      try state.withLock { state throws(AgentRuntimeError) in _ = try state.subscriptions.remove(id: id) }
+    } catch {
+      throw RPCError(code: .notFound, message: error.message)
+    }
+  }
+
+  var subscriptions: [Subscription] { state.withLock { $0.subscriptions.all } }
+
+  // MARK: Routing
+
+  /// Routes one frame from a worker's channel.
+  func route(_ message: Agents_Message, from link: WorkerLink) {
+    switch message.message {
+    case .request(let request):
+      routeRequest(request, from: link)
+    case .response(let response):
+      routeResponse(response, from: link)
+    case .cloudEvent(let event):
+      routeEvent(event, from: link)
+    case nil:
+      logger.warning("message with no case set ignored", metadata: ["client-id": "\(link.clientId)"])
+    }
+  }
+
+  private func routeRequest(_ request: Agents_RpcRequest, from link: WorkerLink) {
+    func refuse(_ text: String) {
+      logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestID)", "error": "\(text)"])
+      _ = link.outbound.yield(.errorResponse(requestId: request.requestID, text))
+    }
+    guard request.hasTarget else {
+      return refuse("RpcRequest '\(request.requestID)' has no target")
+    }
+    let target: AgentId
+    do {
+      target = try AgentId(wire: request.target)
+    } catch {
+      return refuse("RpcRequest '\(request.requestID)' has an invalid target: \(error.message)")
+    }
+    let timeout = rpcTimeout
+    let outcome = state.withLock { state -> Result<(WorkerLink, String, Bool), AgentRuntimeError> in
+      guard !state.isShuttingDown else {
+        return .failure(AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
+      }
+      guard let callee = state.place(target) else {
+        return .failure(AgentRuntimeError(
+          code: .unknownAgentType, message: "no worker serves agent type '\(target.type)'"))
+      }
+      let hostId = "h\(state.nextRequestId)"
+      state.nextRequestId += 1
+      let deadline = ContinuousClock.now.advanced(by: timeout)
+      state.pending[hostId] = PendingRPC(
+        caller: link.clientId, callerRequestId: request.requestID, callee: callee.clientId,
+        target: target, deadline: deadline)
+      let wasIdle = state.deadlineHead == state.deadlineQueue.count
+      state.deadlineQueue.append((hostId, deadline))
+      return .success((callee, hostId, wasIdle))
+    }
+    switch outcome {
+    case .failure(let error):
+      refuse(error.message)
+    case .success(let (callee, hostId, wasIdle)):
+      if wasIdle { sweeperWakeup.yield() }
+      var forwarded = request
+      forwarded.requestID = hostId
+      if case .terminated = callee.outbound.yield(.with { $0.request = forwarded }) {
+        // The callee is going away; its disconnect answers the caller.
+        logger.debug("rpc forwarded to a closing worker", metadata: ["client-id": "\(callee.clientId)"])
+      }
+    }
+  }
+
+  private func routeResponse(_ response: Agents_RpcResponse, from link: WorkerLink) {
+    let caller = state.withLock { state -> (WorkerLink, String)? in
+      guard let rpc = state.pending[response.requestID], rpc.callee == link.clientId else { return nil }
+      state.pending[response.requestID] = nil
+      guard let caller = state.channels[rpc.caller] else { return nil }
+      return (caller, rpc.callerRequestId)
+    }
+    guard let (callerLink, callerRequestId) = caller else {
+      logger.warning(
+        "response for an unknown request id dropped",
+        metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestID)"])
+      return
+    }
+    var forwarded = response
+    forwarded.requestID = callerRequestId
+    _ = callerLink.outbound.yield(.with { $0.response = forwarded })
+  }
+
+  private func routeEvent(_ event: Io_Cloudevents_V1_CloudEvent, from link: WorkerLink) {
+    let topic: TopicId
+    do {
+      topic = try TopicId(type: event.type, source: event.source)
+    } catch {
+      logger.warning(
+        "cloud event with an invalid topic dropped",
+        metadata: ["client-id": "\(link.clientId)", "event-id": "\(event.id)", "error": "\(error.message)"])
+      return
+    }
+    let copies = state.withLock { state -> [(WorkerLink, [AgentType]?)] in
+      let types = state.subscriptions.agentTypes(matching: topic)
+      guard !types.isEmpty else { return [] }
+      var byWorker: [(WorkerLink, [AgentType])] = []
+      for type in types {
+        guard let worker = state.place(AgentId(type: type, key: topic.source)) else { continue }
+        if let index = byWorker.firstIndex(where: { $0.0 === worker }) {
+          byWorker[index].1.append(type)
+        } else {
+          byWorker.append((worker, [type]))
+        }
+      }
+      return byWorker.map { worker, placedTypes in
+        // The worker delivers to all its matching types unless told which: tell it only when some
+        // matching type it serves has this instance placed on another worker.
+        let served = state.typesByClient[worker.clientId] ?? []
+        let needsHint = types.contains { served.contains($0) && !placedTypes.contains($0) }
+        return (worker, needsHint ? placedTypes : nil)
+      }
+    }
+    for (worker, hint) in copies {
+      var copy = event
+      if let hint {
+        copy.attributes[CloudEventAttribute.recipientTypes] = .with { $0.ceString = hint.map(\.name).joined(separator: ",") }
+      }
+      _ = worker.outbound.yield(.with { $0.cloudEvent = copy })
+    }
+  }
+
+  // MARK: Control channel
+
+  func routeControl(_ message: Agents_ControlMessage, from link: ControlLink) {
+    let destination = message.destination
+    let recipient: Result<ControlLink, AgentRuntimeError> = {
+      if destination.hasPrefix("clientid=") {
+        let clientId = String(destination.dropFirst("clientid=".count))
+        return state.withLock { state in
+          state.controls[clientId].map { .success($0) }
+            ?? .failure(AgentRuntimeError(code: .notFound, message: "no control channel for client '\(clientId)'"))
+        }
+      }
+      if destination.hasPrefix("agentid=") {
+        let agentId: AgentId
+        do {
+          agentId = try AgentId(parsing: String(destination.dropFirst("agentid=".count)))
+        } catch let error as AgentRuntimeError {
+          return .failure(error)
+        } catch {
+          return .failure(AgentRuntimeError(code: .invalidArgument, message: "\(error)"))
+        }
+        return state.withLock { state in
+          guard let worker = state.place(agentId) else {
+            return .failure(AgentRuntimeError(code: .unknownAgentType, message: "no worker serves agent type '\(agentId.type)'"))
+          }
+          return state.controls[worker.clientId].map { .success($0) }
+            ?? .failure(AgentRuntimeError(
+              code: .notFound, message: "worker '\(worker.clientId)' hosting \(agentId) has no control channel"))
+        }
+      }
+      return .failure(AgentRuntimeError(
+        code: .invalidArgument,
+        message: "invalid destination '\(destination)': expected 'clientid=ID' or 'agentid=TYPE/KEY'"))
+    }()
+    switch recipient {
+    case .success(let target):
+      _ = target.outbound.yield(message)
+    case .failure(let error):
+      logger.warning(
+        "control message not delivered",
+        metadata: ["client-id": "\(link.clientId)", "rpc-id": "\(message.rpcID)", "error": "\(error.message)"])
+      if let reply = Agents_ControlMessage.errorReply(to: message, from: link.clientId, error.message) {
+        _ = link.outbound.yield(reply)
+      }
+    }
+  }
+
+  // MARK: Deadlines and shutdown
+
+  /// Answers RPCs whose deadline passed, until `shutdown()`.
+  func runDeadlineSweeper() async {
+    var wakeups = sweeperWakeups.makeAsyncIterator()
+    while !Task.isCancelled {
+      let next: ContinuousClock.Instant? = state.withLock { state in
+        // Skip entries already answered.
+        while state.deadlineHead < state.deadlineQueue.count,
+          state.pending[state.deadlineQueue[state.deadlineHead].id] == nil
+        {
+          state.deadlineHead += 1
+        }
+        if state.deadlineHead > 1024, state.deadlineHead * 2 > state.deadlineQueue.count {
+          state.deadlineQueue.removeFirst(state.deadlineHead)
+          state.deadlineHead = 0
+        }
+        return state.deadlineHead < state.deadlineQueue.count ? state.deadlineQueue[state.deadlineHead].deadline : nil
+      }
+      if let next {
+        do { try await Task.sleep(until: next) } catch { return }
+        expireDeadlines(now: .now)
+      } else if await wakeups.next() == nil {
+        return
+      }
+    }
+  }
+
+  private func expireDeadlines(now: ContinuousClock.Instant) {
+    let timeout = rpcTimeout
+    let expired = state.withLock { state -> [(WorkerLink, Agents_Message)] in
+      var expired: [(WorkerLink, Agents_Message)] = []
+      while state.deadlineHead < state.deadlineQueue.count, state.deadlineQueue[state.deadlineHead].deadline <= now {
+        let id = state.deadlineQueue[state.deadlineHead].id
+        state.deadlineHead += 1
+        guard let rpc = state.pending.removeValue(forKey: id), let caller = state.channels[rpc.caller] else { continue }
+        expired.append((caller, .errorResponse(
+          requestId: rpc.callerRequestId,
+          "timed out after \(timeout.secondsDescription) waiting for agent \(rpc.target) on worker '\(rpc.callee)'")))
+      }
+      return expired
+    }
+    if !expired.isEmpty { logger.info("rpcs timed out", metadata: ["count": "\(expired.count)"]) }
+    deliver(expired)
+  }
+
+  /// Refuses new work, answers every pending RPC with an error, and closes every stream.
+  func shutdown() {
+    let (failed, channels, controls) = state.withLock { state -> ([(WorkerLink, Agents_Message)], [WorkerLink], [ControlLink]) in
+      guard !state.isShuttingDown else { return ([], [], []) }
+      state.isShuttingDown = true
+      let failed = state.pending.values.compactMap { rpc -> (WorkerLink, Agents_Message)? in
+        state.channels[rpc.caller].map {
+          ($0, .errorResponse(requestId: rpc.callerRequestId, "the host is shutting down; agent \(rpc.target) did not respond"))
+        }
+      }
+      state.pending = [:]
+      return (failed, Array(state.channels.values), Array(state.controls.values))
+    }
+    deliver(failed)
+    for channel in channels { channel.outbound.finish() }
+    for control in controls { control.outbound.finish() }
+    sweeperWakeup.finish()
+  }
+
+  private func deliver(_ messages: [(WorkerLink, Agents_Message)]) {
+    for (link, message) in messages { _ = link.outbound.yield(message) }
+  }
+
+  // MARK: Introspection (for tests and metrics)
+
+  private func notifyWatchers() {
+    for watcher in watchers.withLock({ Array($0.values) }) { watcher.yield() }
+  }
+
+  /// Waits until `predicate` holds for the routing state, re-checking after every change to
+  /// connections, registrations and subscriptions. Returns false after `timeout`.
+  func waitUntil(timeout: Duration, _ predicate: @escaping @Sendable (Snapshot) -> Bool) async -> Bool {
+    let id = nextWatcher.add(1, ordering: .relaxed).newValue
+    let (changes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    watchers.withLock { $0[id] = continuation }
+    defer { watchers.withLock { $0[id] = nil } }
+    continuation.yield()  // check the current state first
+    return await withTaskGroup(of: Bool.self) { group in
+      group.addTask {
+        for await _ in changes where predicate(self.snapshot) { return true }
+        return false
+      }
+      group.addTask {
+        try? await Task.sleep(for: timeout)
+        return false
+      }
+      let result = await group.next()!
+      group.cancelAll()
+      continuation.finish()
+      return result
+    }
+  }
+
+  struct Snapshot: Sendable {
+    var connectedClients: Set<String>
+    var controlClients: Set<String>
+    var connectedWorkers: Int { connectedClients.count }
+    var registeredTypes: [AgentType: [String]]
+    var subscriptions: Int
+    var pendingRPCs: Int
+    var placements: [AgentId: String]
+  }
+
+  var snapshot: Snapshot {
+    state.withLock { state in
+      Snapshot(
+        connectedClients: Set(state.channels.keys),
+        controlClients: Set(state.controls.keys),
+        registeredTypes: state.workersByType,
+        subscriptions: state.subscriptions.count,
+        pendingRPCs: state.pending.count,
+        placements: state.placements)
+    }
+  }
+}
+
+extension HostRouter.State {
+  /// The connected worker that holds `id`, placing it on the least-loaded worker serving its type
+  /// when it has no place yet. Nil when no connected worker serves the type.
+  fileprivate mutating func place(_ id: AgentId) -> WorkerLink? {
+    if let clientId = placements[id], let link = channels[clientId] { return link }
+    guard let candidates = workersByType[id.type] else { return nil }
+    var best: (link: WorkerLink, load: Int)?
+    for clientId in candidates {
+      guard let link = channels[clientId] else { continue }
+      let load = placementLoad[id.type]?[clientId] ?? 0
+      if best == nil || load < best!.load { best = (link, load) }
+    }
+    guard let chosen = best?.link else { return nil }
+    placements[id] = chosen.clientId
+    placedByClient[chosen.clientId, default: []].insert(id)
+    placementLoad[id.type, default: [:]][chosen.clientId, default: 0] += 1
+    return chosen
+  }
+}
+
+extension Agents_Message {
+  static func errorResponse(requestId: String, _ text: String) -> Agents_Message {
+    .with {
+      $0.response = .with {
+        $0.requestID = requestId
+        $0.error = text
+      }
+    }
+  }
+}
+
+extension Agents_ControlMessage {
+  /// The error answer to an undeliverable control request, shaped as the response type the
+  /// request expects; nil when `message` is itself a response (nobody to answer).
+  static func errorReply(to message: Agents_ControlMessage, from clientId: String, _ text: String) -> Agents_ControlMessage? {
+    let payload: any SwiftProtobuf.Message
+    if message.rpcMessage.isA(Agents_SaveStateRequest.self) {
+      payload = Agents_SaveStateResponse.with { $0.error = text }
+    } else if message.rpcMessage.isA(Agents_LoadStateRequest.self) {
+      payload = Agents_LoadStateResponse.with { $0.error = text }
+    } else {
+      return nil
+    }
+    guard let any = try? Google_Protobuf_Any(message: payload) else { return nil }
+    return .with {
+      $0.rpcID = message.rpcID
+      $0.destination = message.hasRespondTo ? message.respondTo : "clientid=\(clientId)"
+      $0.rpcMessage = any
+    }
+  }
+}

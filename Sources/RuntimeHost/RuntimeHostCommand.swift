@@ -1,0 +1,80 @@
+import AgentCore
+import AgentWire
+import ArgumentParser
+import Foundation
+import GrpcHost
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `runtime-host`: the host daemon.
+///
+///     runtime-host --address localhost:50051
+///
+/// The first line on stdout is `runtime-host listening on HOST:PORT`, flushed, so scripts can start
+/// it with port 0 and read the real port. Logs go to stderr. SIGINT and SIGTERM shut it down
+/// gracefully: it stops accepting, answers pending RPCs with an error, closes streams, and exits 0.
+@main
+struct RuntimeHostCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "runtime-host",
+    abstract: "Routes messages between agent workers (the agents.AgentRpc gRPC protocol)."
+  )
+
+  @Option(help: "Address to listen on, host:port. Port 0 picks a free port.")
+  var address: String = "localhost:50051"
+
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+  var logLevel: Logger.Level = .info
+
+  @Option(help: "Seconds the host waits for an RPC's response before answering the caller with an error.")
+  var rpcTimeout: Double = 60
+
+  @Option(help: "Largest message accepted, in bytes.")
+  var maxMessageSize: Int = 4 * 1024 * 1024
+
+  func validate() throws {
+    guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
+    guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
+    do {
+      _ = try HostAddress(parsing: address)
+    } catch {
+      throw ValidationError(error.message)
+    }
+  }
+
+  func run() async throws {
+    let level = logLevel
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "runtime-host")
+    let host = AgentHost(
+      configuration: .init(
+        address: try HostAddress(parsing: address),
+        rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
+        maxMessageSize: maxMessageSize
+      ),
+      logger: Logger(label: "agents.host")
+    )
+    let group = ServiceGroup(
+      configuration: .init(
+        services: [host],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+      )
+    )
+    try await withThrowingDiscardingTaskGroup { tasks in
+      tasks.addTask { try await group.run() }
+      tasks.addTask {
+        let address = try await host.listeningAddress()
+        // Unbuffered, so a parent process reading a pipe sees it at once.
+        FileHandle.standardOutput.write(Data("runtime-host listening on \(address)\n".utf8))
+      }
+    }
+  }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
