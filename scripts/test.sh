@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests need first when it is missing:
+# Runs the whole test suite: the Swift tests, then the interop checks against AutoGen's Python
+# runtime. Installs what the tests need first when it is missing:
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
-#     the committed generated code matches Protos/.
+#     the committed generated code matches Protos/;
+#   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI).
 # Usage: scripts/test.sh [extra swift test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,16 @@ if ! command -v protoc >/dev/null || [[ ! -f /usr/include/google/protobuf/any.pr
   fi
 fi
 
-swift test "$@"
+scripts/python-env.sh >&2
+python=$PWD/.venv/bin/python
+
+swift build --product runtime-host
+bin=$(swift build --show-bin-path)
+
+status=0
+echo "== interop: two AutoGen Python workers through runtime-host"
+Tests/Interop/run-smoke.sh "$python" "$bin/runtime-host" || status=1
+
+echo "== swift test"
+swift test "$@" || status=1
+exit $status

@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 @testable import GrpcHost
+import Logging
 import Synchronization
 import SwiftProtobuf
 import Testing
@@ -219,7 +220,11 @@ func withTestHost<R: Sendable>(
   rpcTimeout: Duration = .seconds(30),
   _ body: @Sendable (AgentHost, HostAddress) async throws -> R
 ) async throws -> R {
-  try await withAgentHost(configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout)) { host in
+  var logger = Logger(label: "test.host")
+  logger.logLevel = .warning
+  return try await withAgentHost(
+    configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout), logger: logger
+  ) { host in
     try await body(host, try await host.listeningAddress())
   }
 }
