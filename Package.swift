@@ -14,6 +14,7 @@ let package = Package(
     .library(name: "AgentCore", targets: ["AgentCore"]),
     .library(name: "AgentWire", targets: ["AgentWire"]),
     .library(name: "GrpcHost", targets: ["GrpcHost"]),
+    .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
   ],
   dependencies: [
@@ -60,6 +61,19 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    .target(
+      name: "GrpcWorker",
+      dependencies: [
+        "AgentCore",
+        "AgentWire",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "RuntimeHost",
       dependencies: [
@@ -77,9 +91,25 @@ let package = Package(
       path: "Examples/InProcessChat",
       swiftSettings: swiftSettings
     ),
+    // Messages, agents and helpers shared by the test suites.
+    .target(
+      name: "AgentTestSupport",
+      dependencies: ["AgentCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Tests/AgentTestSupport",
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "AgentCoreTests",
-      dependencies: ["AgentCore"],
+      dependencies: ["AgentCore", "AgentTestSupport"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "RuntimeTests",
+      dependencies: [
+        "AgentCore", "AgentWire", "AgentTestSupport", "GrpcHost", "GrpcWorker",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

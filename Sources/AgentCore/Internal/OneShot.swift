@@ -8,6 +8,7 @@ package final class OneShot<Value: Sendable>: Sendable {
   }
 
   private let state = Mutex<State>(.pending([:], nextWaiter: 0))
+  private let callbacks = Mutex<[@Sendable (Result<Value, any Error>) -> Void]?>([])
 
   package init() {}
 
@@ -21,7 +22,23 @@ package final class OneShot<Value: Sendable>: Sendable {
     }
     guard let waiters else { return false }
     for waiter in waiters { waiter.resume(with: result) }
+    let toCall = callbacks.withLock { callbacks in
+      defer { callbacks = nil }
+      return callbacks ?? []
+    }
+    for callback in toCall { callback(result) }
     return true
+  }
+
+  /// Calls `callback` with the result once it is delivered (at once if it already was), on the
+  /// task that resolves it. Keep it short and non-blocking.
+  package func onResolve(_ callback: @escaping @Sendable (Result<Value, any Error>) -> Void) {
+    let registered = callbacks.withLock { callbacks -> Bool in
+      guard callbacks != nil else { return false }
+      callbacks!.append(callback)
+      return true
+    }
+    if !registered, let result = resolvedResult { callback(result) }
   }
 
   /// Whether a result was delivered.
@@ -90,5 +107,31 @@ package func withDeadline<T: Sendable>(
     }
   } catch is CancellationError {
     throw cancelledError()
+  }
+}
+
+extension OneShot where Value == (any Sendable)? {
+  /// Waits for an RPC's response for at most `timeout`. When the wait ends without one (deadline
+  /// or cancellation), resolves this reply with that error first, so a handler still working on it
+  /// is cancelled and a late response is dropped.
+  package func await(timeout: Duration, from recipient: AgentId) async throws -> (any Sendable)? {
+    do {
+      return try await withDeadline(
+        timeout,
+        timeoutError: {
+          AgentRuntimeError(
+            code: .deadlineExceeded,
+            message: "no response from \(recipient) within \(timeout.secondsDescription)"
+          )
+        },
+        cancelledError: {
+          AgentRuntimeError(code: .cancelled, message: "the send to \(recipient) was cancelled")
+        },
+        { try await self.value() }
+      )
+    } catch {
+      resolve(.failure(error))
+      throw error
+    }
   }
 }

@@ -24,46 +24,28 @@ import Synchronization
 ///   interleaving only where a handler suspends (see ``Agent``). Self-sends and call cycles do not
 ///   deadlock.
 /// - Every send has a deadline (``Configuration/defaultRPCTimeout`` unless given).
-/// - Graceful shutdown stops new messages, lets queued and running handlers finish, then returns.
+/// - Graceful shutdown stops new messages, lets queued and running handlers finish (for at most
+///   ``Configuration/shutdownGracePeriod``, then cancels them), then returns.
 public final class InProcessRuntime: AgentRuntime, Service {
   /// Settings for an in-process runtime.
   public struct Configuration: Sendable {
     /// How long a send waits for its response when the call gives no timeout. Default 60 s.
     public var defaultRPCTimeout: Duration
+    /// How long handlers still running at shutdown may take before they are cancelled. Default 10 s.
+    public var shutdownGracePeriod: Duration
 
     /// Creates a configuration.
-    public init(defaultRPCTimeout: Duration = .seconds(60)) {
+    public init(defaultRPCTimeout: Duration = .seconds(60), shutdownGracePeriod: Duration = .seconds(10)) {
       self.defaultRPCTimeout = defaultRPCTimeout
+      self.shutdownGracePeriod = shutdownGracePeriod
     }
-  }
-
-  private struct Envelope: Sendable {
-    var message: any Sendable
-    var context: MessageContext
-    /// Set for an RPC: where the response goes.
-    var reply: OneShot<(any Sendable)?>?
-  }
-
-  private struct Slot: Sendable {
-    var mailbox: AsyncStream<Envelope>.Continuation
-    var instance: OneShot<any Agent>
-  }
-
-  private struct State {
-    var factories: [AgentType: AgentFactory] = [:]
-    var subscriptions = SubscriptionSet()
-    var slots: [AgentId: Slot] = [:]
-    var isRunning = false
-    var isShutDown = false
   }
 
   /// This runtime's settings.
   public let configuration: Configuration
   private let logger: Logger
-  private let state = Mutex(State())
-  /// Work for the run loop: one entry per agent instance (its mailbox drainer).
-  private let jobs: AsyncStream<@Sendable () async -> Void>
-  private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+  private let agents: LocalAgents
+  private let subscriptionSet = Mutex(SubscriptionSet())
 
   /// Creates a runtime. It delivers messages once ``run()`` is running.
   public init(
@@ -72,7 +54,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
   ) {
     self.configuration = configuration
     self.logger = logger
-    (jobs, jobsContinuation) = AsyncStream.makeStream()
+    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
   }
 
   // MARK: Lifecycle
@@ -83,18 +65,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
   ///
   /// - Throws: ``AgentRuntimeError/Code/unavailable`` when called twice.
   public func run() async throws {
-    try state.withLock { state throws(AgentRuntimeError) in
-      guard !state.isRunning else {
-        throw AgentRuntimeError(code: .unavailable, message: "the runtime was already started")
-      }
-      state.isRunning = true
-    }
-    await withGracefulShutdownHandler {
-      await withDiscardingTaskGroup { group in
-        for await job in jobs {
-          group.addTask { await job() }
-        }
-      }
+    try await withGracefulShutdownHandler {
+      try await agents.run()
     } onGracefulShutdown: {
       self.shutdown()
     }
@@ -103,13 +75,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
   /// Stops accepting messages and lets ``run()`` return once queued and running handlers are done.
   /// Idempotent.
   public func shutdown() {
-    let mailboxes: [AsyncStream<Envelope>.Continuation] = state.withLock { state in
-      guard !state.isShutDown else { return [] }
-      state.isShutDown = true
-      return state.slots.values.map(\.mailbox)
-    }
-    for mailbox in mailboxes { mailbox.finish() }
-    jobsContinuation.finish()
+    agents.shutdown()
   }
 
   // MARK: Registration and subscriptions
@@ -122,29 +88,31 @@ public final class InProcessRuntime: AgentRuntime, Service {
     let classSubscriptions = try subscriptions.map { filter throws(AgentRuntimeError) in
       try Subscription(filter: filter, agentType: type)
     }
-    try state.withLock { state throws(AgentRuntimeError) in
-      guard state.factories[type] == nil else {
-        throw AgentRuntimeError(code: .alreadyExists, message: "agent type '\(type)' is already registered")
+    try agents.register(type, factory: factory)
+    do {
+      // Add every subscription or none, so a refusal leaves nothing half-registered.
+      try subscriptionSet.withLock { set throws(AgentRuntimeError) in
+        var updated = set
+        for subscription in classSubscriptions { try updated.add(subscription) }
+        set = updated
       }
-      // Check every subscription first so a refusal leaves nothing half-registered.
-      var subscriptions = state.subscriptions
-      for subscription in classSubscriptions { try subscriptions.add(subscription) }
-      state.subscriptions = subscriptions
-      state.factories[type] = factory
+    } catch {
+      agents.unregister(type)
+      throw error
     }
   }
 
   public func addSubscription(_ subscription: Subscription) async throws {
-    try state.withLock { state throws(AgentRuntimeError) in try state.subscriptions.add(subscription) }
+    try subscriptionSet.withLock { set throws(AgentRuntimeError) in try set.add(subscription) }
   }
 
   public func removeSubscription(id: String) async throws {
-    try state.withLock { state throws(AgentRuntimeError) in _ = try state.subscriptions.remove(id: id) }
+    try subscriptionSet.withLock { set throws(AgentRuntimeError) in _ = try set.remove(id: id) }
   }
 
   /// The current subscriptions.
   public var subscriptions: [Subscription] {
-    state.withLock { $0.subscriptions.all }
+    subscriptionSet.withLock { $0.all }
   }
 
   // MARK: Messaging
@@ -162,27 +130,9 @@ public final class InProcessRuntime: AgentRuntime, Service {
       messageId: options.messageId ?? UUID().uuidString
     )
     let reply = OneShot<(any Sendable)?>()
-    try deliver(Envelope(message: message, context: context, reply: reply))
-    let timeout = options.timeout ?? configuration.defaultRPCTimeout
-    do {
-      return try await withDeadline(
-        timeout,
-        timeoutError: {
-          AgentRuntimeError(
-            code: .deadlineExceeded,
-            message: "no response from \(recipient) within \(timeout.secondsDescription)"
-          )
-        },
-        cancelledError: {
-          AgentRuntimeError(code: .cancelled, message: "the send to \(recipient) was cancelled")
-        },
-        { try await reply.value() }
-      )
-    } catch {
-      // Tell the handler its caller is gone, so it is cancelled.
-      reply.resolve(.failure(error))
-      throw error
-    }
+    try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: reply), runtime: self)
+    return try await reply.await(
+      timeout: options.timeout ?? configuration.defaultRPCTimeout, from: recipient)
   }
 
   public func publish(
@@ -190,12 +140,10 @@ public final class InProcessRuntime: AgentRuntime, Service {
     to topic: TopicId,
     options: PublishOptions
   ) async throws {
+    guard !agents.isShutDown else { throw LocalAgents.shutDownError }
     let sender = options.sender ?? MessageContext.current?.recipient
     let messageId = options.messageId ?? UUID().uuidString
-    let recipients = try state.withLock { state throws(AgentRuntimeError) in
-      guard !state.isShutDown else { throw Self.shutDownError }
-      return state.subscriptions.recipients(for: topic)
-    }
+    let recipients = subscriptionSet.withLock { $0.recipients(for: topic) }
     for recipient in recipients where recipient != sender {
       let context = MessageContext(
         recipient: recipient,
@@ -205,7 +153,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
         messageId: messageId
       )
       do {
-        try deliver(Envelope(message: message, context: context, reply: nil))
+        try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: nil), runtime: self)
       } catch {
         logger.warning(
           "published message not delivered",
@@ -227,143 +175,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
     try await agent(for: id).loadState(state)
   }
 
-  // MARK: Internals
-
-  private static var shutDownError: AgentRuntimeError {
-    AgentRuntimeError(code: .unavailable, message: "the runtime is shut down")
-  }
-
   private func agent(for id: AgentId) async throws -> any Agent {
-    let slot = try slot(for: id)
-    let timeout = configuration.defaultRPCTimeout
-    return try await withDeadline(
-      timeout,
-      timeoutError: {
-        AgentRuntimeError(code: .deadlineExceeded, message: "agent \(id) was not created within \(timeout.secondsDescription)")
-      },
-      cancelledError: { AgentRuntimeError(code: .cancelled, message: "waiting for agent \(id) was cancelled") },
-      { try await slot.instance.value() }
-    )
-  }
-
-  private func deliver(_ envelope: Envelope) throws(AgentRuntimeError) {
-    let slot = try slot(for: envelope.context.recipient)
-    if case .terminated = slot.mailbox.yield(envelope) {
-      throw Self.shutDownError
-    }
-  }
-
-  /// The slot for `id`, creating it (and scheduling the agent's creation) on first use.
-  private func slot(for id: AgentId) throws(AgentRuntimeError) -> Slot {
-    let (slot, newFactory, stream) = try state.withLock {
-      state throws(AgentRuntimeError) -> (Slot, AgentFactory?, AsyncStream<Envelope>?) in
-      guard !state.isShutDown else { throw Self.shutDownError }
-      if let slot = state.slots[id] { return (slot, nil, nil) }
-      guard let factory = state.factories[id.type] else {
-        throw AgentRuntimeError(
-          code: .unknownAgentType,
-          message: "no agent type '\(id.type)' is registered (recipient \(id))"
-        )
-      }
-      let (stream, continuation) = AsyncStream<Envelope>.makeStream()
-      let slot = Slot(mailbox: continuation, instance: OneShot())
-      state.slots[id] = slot
-      return (slot, factory, stream)
-    }
-    if let newFactory, let stream {
-      let scheduled = jobsContinuation.yield { [self] in
-        await self.runAgent(id: id, slot: slot, factory: newFactory, mailbox: stream)
-      }
-      if case .terminated = scheduled {
-        // Shut down between creating the slot and scheduling it.
-        slot.instance.resolve(.failure(Self.shutDownError))
-        throw Self.shutDownError
-      }
-    }
-    return slot
-  }
-
-  /// Creates the agent, then starts its messages one after another in arrival order.
-  private func runAgent(
-    id: AgentId,
-    slot: Slot,
-    factory: AgentFactory,
-    mailbox: AsyncStream<Envelope>
-  ) async {
-    let agent: any Agent
-    do {
-      agent = try await factory(id, self)
-      guard agent.id == id else {
-        throw AgentRuntimeError(
-          code: .internalError,
-          message: "the factory for '\(id.type)' made an agent with id \(agent.id), expected \(id)"
-        )
-      }
-      slot.instance.resolve(.success(agent))
-    } catch {
-      let failure = AgentRuntimeError(
-        code: .internalError,
-        message: "could not create agent \(id): \(error)",
-        cause: error
-      )
-      logger.error("agent creation failed", metadata: ["agent": "\(id)", "error": "\(error)"])
-      // Forget the slot so a later message tries again, then fail what is queued.
-      state.withLock { state in
-        if state.slots[id]?.instance === slot.instance { state.slots[id] = nil }
-      }
-      slot.instance.resolve(.failure(failure))
-      slot.mailbox.finish()
-      for await envelope in mailbox {
-        envelope.reply?.resolve(.failure(failure))
-      }
-      return
-    }
-
-    await withDiscardingTaskGroup { group in
-      for await envelope in mailbox {
-        // Start the handler and wait until it is running on the agent's actor before taking the
-        // next message: arrival order is start order, without serializing whole handlers.
-        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
-          group.addTask {
-            await self.handle(envelope, agent: agent, onStart: { started.resume() })
-          }
-        }
-      }
-    }
-  }
-
-  private func handle(_ envelope: Envelope, agent: any Agent, onStart: @escaping @Sendable () -> Void) async {
-    guard let reply = envelope.reply else {
-      await run(envelope, agent: agent, onStart: onStart)
-      return
-    }
-    // An RPC: when the caller stops waiting (it resolves the reply with its own error), cancel the
-    // handler. When the handler finishes first, its result resolves the reply and this ends.
-    await withTaskGroup(of: Void.self) { group in
-      group.addTask { await self.run(envelope, agent: agent, onStart: onStart) }
-      group.addTask { _ = try? await reply.value() }
-      await group.next()
-      group.cancelAll()
-    }
-  }
-
-  private func run(_ envelope: Envelope, agent: any Agent, onStart: @escaping @Sendable () -> Void) async {
-    do {
-      let response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
-      envelope.reply?.resolve(.success(response))
-    } catch {
-      let wrapped = AgentRuntimeError.wrappingHandlerError(error)
-      if let reply = envelope.reply {
-        reply.resolve(.failure(wrapped))
-      } else if wrapped.code == .unhandledMessage {
-        logger.notice("published message not handled", metadata: ["error": "\(wrapped.message)"])
-      } else {
-        logger.warning(
-          "handler failed on a published message",
-          metadata: ["agent": "\(envelope.context.recipient)", "error": "\(wrapped.message)"]
-        )
-      }
-    }
+    try await agents.agent(for: id, runtime: self, timeout: configuration.defaultRPCTimeout)
   }
 }
 

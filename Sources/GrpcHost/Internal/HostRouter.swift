@@ -230,9 +230,9 @@ final class HostRouter: Sendable {
   }
 
   private func routeRequest(_ request: Agents_RpcRequest, from link: WorkerLink) {
-    func refuse(_ text: String) {
+    func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
       logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestID)", "error": "\(text)"])
-      _ = link.outbound.yield(.errorResponse(requestId: request.requestID, text))
+      _ = link.outbound.yield(.errorResponse(requestId: request.requestID, text, code: code))
     }
     guard request.hasTarget else {
       return refuse("RpcRequest '\(request.requestID)' has no target")
@@ -264,7 +264,7 @@ final class HostRouter: Sendable {
     }
     switch outcome {
     case .failure(let error):
-      refuse(error.message)
+      refuse(error.message, code: error.code)
     case .success(let (callee, hostId, wasIdle)):
       if wasIdle { sweeperWakeup.yield() }
       var forwarded = request
@@ -418,7 +418,8 @@ final class HostRouter: Sendable {
         guard let rpc = state.pending.removeValue(forKey: id), let caller = state.channels[rpc.caller] else { continue }
         expired.append((caller, .errorResponse(
           requestId: rpc.callerRequestId,
-          "timed out after \(timeout.secondsDescription) waiting for agent \(rpc.target) on worker '\(rpc.callee)'")))
+          "timed out after \(timeout.secondsDescription) waiting for agent \(rpc.target) on worker '\(rpc.callee)'",
+          code: .deadlineExceeded)))
       }
       return expired
     }
@@ -523,13 +524,10 @@ extension HostRouter.State {
 }
 
 extension Agents_Message {
-  static func errorResponse(requestId: String, _ text: String) -> Agents_Message {
-    .with {
-      $0.response = .with {
-        $0.requestID = requestId
-        $0.error = text
-      }
-    }
+  static func errorResponse(
+    requestId: String, _ text: String, code: AgentRuntimeError.Code = .unavailable
+  ) -> Agents_Message {
+    .with { $0.response = Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError(code: code, message: text)) }
   }
 }
 

@@ -1,42 +1,47 @@
 import AgentCore
+import SwiftProtobuf
 import Synchronization
 import Testing
 
-struct ChatMessage: Codable, Sendable, Equatable {
-  var text: String
+public struct ChatMessage: Codable, Sendable, Equatable {
+  public var text: String
+  public init(text: String) { self.text = text }
 }
 
-struct ChatReply: Codable, Sendable, Equatable {
-  var text: String
+public struct ChatReply: Codable, Sendable, Equatable {
+  public var text: String
+  public init(text: String) { self.text = text }
 }
 
-struct Ping: Codable, Sendable, Equatable {
-  var hops: Int
+public struct Ping: Codable, Sendable, Equatable {
+  public var hops: Int
+  public init(hops: Int) { self.hops = hops }
 }
 
-struct Boom: Error, CustomStringConvertible {
-  var description: String { "boom: the handler failed on purpose" }
+public struct Boom: Error, CustomStringConvertible {
+  public init() {}
+  public var description: String { "boom: the handler failed on purpose" }
 }
 
 /// Collects what agents observed; tests await a number of entries with a bounded timeout.
-final class Recorder<Entry: Sendable>: Sendable {
+public final class Recorder<Entry: Sendable>: Sendable {
   private let entries = Mutex<[Entry]>([])
   private let changes: AsyncStream<Void>
   private let continuation: AsyncStream<Void>.Continuation
 
-  init() {
+  public init() {
     (changes, continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
-  func record(_ entry: Entry) {
+  public func record(_ entry: Entry) {
     entries.withLock { $0.append(entry) }
     continuation.yield()
   }
 
-  var all: [Entry] { entries.withLock { $0 } }
+  public var all: [Entry] { entries.withLock { $0 } }
 
   /// Waits until at least `count` entries are recorded; fails the test after `timeout`.
-  func waitFor(count: Int, timeout: Duration = .seconds(10)) async throws -> [Entry] {
+  public func waitFor(count: Int, timeout: Duration = .seconds(10)) async throws -> [Entry] {
     try await withThrowingTaskGroup(of: [Entry]?.self) { group in
       group.addTask {
         for await _ in self.changes {
@@ -60,3 +65,13 @@ final class Recorder<Entry: Sendable>: Sendable {
     }
   }
 }
+
+/// Every message type the shared tests put on the wire.
+public let testSerializers: SerializationRegistry = {
+  var registry = SerializationRegistry()
+  registry.registerJSON(ChatMessage.self)
+  registry.registerJSON(ChatReply.self)
+  registry.registerJSON(Ping.self)
+  registry.registerProtobuf(Google_Protobuf_StringValue.self)
+  return registry
+}()
