@@ -16,6 +16,7 @@ let package = Package(
     .library(name: "GrpcHost", targets: ["GrpcHost"]),
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
+    .executable(name: "example-worker", targets: ["ExampleWorker"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -85,16 +86,34 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Examples: agent code shared by the in-process and the multi-process examples.
+    .target(
+      name: "ExampleAgents",
+      dependencies: ["AgentCore"],
+      path: "Examples/ExampleAgents",
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "InProcessChat",
-      dependencies: ["AgentCore"],
+      dependencies: ["AgentCore", "ExampleAgents"],
       path: "Examples/InProcessChat",
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "ExampleWorker",
+      dependencies: [
+        "AgentCore", "AgentWire", "ExampleAgents", "GrpcWorker",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      path: "Examples/ExampleWorker",
       swiftSettings: swiftSettings
     ),
     // Messages, agents and helpers shared by the test suites.
     .target(
       name: "AgentTestSupport",
-      dependencies: ["AgentCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: ["AgentCore", "ExampleAgents", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       path: "Tests/AgentTestSupport",
       swiftSettings: swiftSettings
     ),
@@ -106,7 +125,7 @@ let package = Package(
     .testTarget(
       name: "RuntimeTests",
       dependencies: [
-        "AgentCore", "AgentWire", "AgentTestSupport", "GrpcHost", "GrpcWorker",
+        "AgentCore", "AgentWire", "AgentTestSupport", "ExampleAgents", "GrpcHost", "GrpcWorker",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],

@@ -21,7 +21,7 @@ fi
 scripts/python-env.sh >&2
 python=$PWD/.venv/bin/python
 
-swift build --product runtime-host
+swift build
 bin=$(swift build --show-bin-path)
 
 status=0

@@ -4,43 +4,16 @@
 // other by publishing "<name>: Hello x N", until each has published exactly five times.
 //
 //   swift run InProcessChat
+//
+// The same Greeter runs across processes in `example-worker hello` (see scripts/demo.sh).
 import AgentCore
+import ExampleAgents
 
-struct Greeting: Codable, Sendable {
-  var text: String
-}
-
-actor Greeter: RoutedAgent {
-  nonisolated let id: AgentId
-  let runtime: any AgentRuntime
-  let limit: Int
-  let finished: AsyncStream<String>.Continuation
-  var published = 0
-
-  init(id: AgentId, runtime: any AgentRuntime, limit: Int, finished: AsyncStream<String>.Continuation) {
-    self.id = id
-    self.runtime = runtime
-    self.limit = limit
-    self.finished = finished
-  }
-
-  static func registerHandlers(_ router: inout MessageRouter<Greeter>) {
-    router.onEvent(Greeting.self) { agent, _, _ in
-      guard agent.published < agent.limit else { return }
-      agent.published += 1
-      let text = "\(agent.id.type): Hello x \(agent.published)"
-      print(text)
-      try await agent.runtime.publish(Greeting(text: text), to: .default())
-      if agent.published == agent.limit { agent.finished.yield(agent.id.type.name) }
-    }
-  }
-}
-
-let (finished, finishedContinuation) = AsyncStream<String>.makeStream()
+let (finished, finishedContinuation) = AsyncStream<AgentId>.makeStream()
 try await withInProcessRuntime { runtime in
   for name in ["worker1", "worker2"] {
     try await runtime.register(try AgentType(name), subscriptions: [.defaultTopic]) { id, runtime in
-      Greeter(id: id, runtime: runtime, limit: 5, finished: finishedContinuation)
+      Greeter(id: id, runtime: runtime, say: { print($0) }, done: { finishedContinuation.yield($0) })
     }
   }
   try await runtime.publish(Greeting(text: "Hello!"), to: .default())

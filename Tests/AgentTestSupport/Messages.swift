@@ -1,4 +1,5 @@
 import AgentCore
+import ExampleAgents
 import SwiftProtobuf
 import Synchronization
 import Testing
@@ -68,7 +69,7 @@ public final class Recorder<Entry: Sendable>: Sendable {
 
 /// Every message type the shared tests put on the wire.
 public let testSerializers: SerializationRegistry = {
-  var registry = SerializationRegistry()
+  var registry = exampleSerializers
   registry.registerJSON(ChatMessage.self)
   registry.registerJSON(ChatReply.self)
   registry.registerJSON(Ping.self)
