@@ -110,6 +110,19 @@ let package = Package(
       path: "Examples/ExampleWorker",
       swiftSettings: swiftSettings
     ),
+    // The Swift side of the Python interop tests (Tests/Interop/test_interop.py).
+    .executableTarget(
+      name: "InteropPeer",
+      dependencies: [
+        "AgentCore", "AgentWire", "GrpcWorker",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      path: "Tests/Interop/SwiftPeer",
+      swiftSettings: swiftSettings
+    ),
     // Messages, agents and helpers shared by the test suites.
     .target(
       name: "AgentTestSupport",

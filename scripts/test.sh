@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the Swift tests, then the interop checks against AutoGen's Python
-# runtime. Installs what the tests need first when it is missing:
+# Runs the whole test suite: the interop tests against AutoGen's Python runtime (pytest), then the
+# Swift tests. Installs what the tests need first when it is missing:
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
 #     the committed generated code matches Protos/;
 #   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI).
@@ -25,8 +25,12 @@ swift build
 bin=$(swift build --show-bin-path)
 
 status=0
-echo "== interop: two AutoGen Python workers through runtime-host"
-Tests/Interop/run-smoke.sh "$python" "$bin/runtime-host" || status=1
+echo "== interop: AutoGen's Python runtime with our host and worker (Tests/Interop)"
+(
+  cd Tests/Interop
+  INTEROP_RUNTIME_HOST="$bin/runtime-host" INTEROP_INTEROP_PEER="$bin/InteropPeer" \
+    timeout 900 "$python" -m pytest -p no:cacheprovider -q -rA
+) || status=1
 
 echo "== swift test"
 swift test "$@" || status=1

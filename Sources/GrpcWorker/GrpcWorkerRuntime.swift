@@ -57,6 +57,9 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     public var channelReadyTimeout: Duration
     /// How long handlers still running at shutdown may take before they are cancelled. Default 10 s.
     public var shutdownGracePeriod: Duration
+    /// After shutdown closes this worker's side of the channel, how long to wait for the host to
+    /// close its side before dropping the connection. (AutoGen's host never does.) Default 2 s.
+    public var closeTimeout: Duration = .seconds(2)
 
     /// Creates a configuration.
     public init(
@@ -134,12 +137,18 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       case agentsDone
       case channelClosed((any Error)?)
       case connectionsDone
+      case closeTimedOut
+      case timerCancelled
     }
     var lost: AgentRuntimeError?
     try await withGracefulShutdownHandler {
       try await withThrowingTaskGroup(of: Exit.self) { group in
         group.addTask {
-          try await client.runConnections()
+          do {
+            try await client.runConnections()
+          } catch {
+            self.logger.debug("connections ended", metadata: ["error": "\(error)"])
+          }
           return .connectionsDone
         }
         group.addTask {
@@ -157,9 +166,23 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
         while let exit = try await group.next() {
           switch exit {
           case .agentsDone:
-            // Every handler is done: close our side of the channel, then the client.
+            // Every handler is done: close our side of the channel, then the client, and give the
+            // host a bounded time to close its side.
             outboundContinuation.finish()
             client.beginGracefulShutdown()
+            let closeTimeout = configuration.closeTimeout
+            group.addTask {
+              do {
+                try await Task.sleep(for: closeTimeout)
+                return .closeTimedOut
+              } catch {
+                return .timerCancelled
+              }
+            }
+          case .closeTimedOut:
+            logger.debug("the host did not close the channel; dropping the connection")
+            failPending(AgentRuntimeError(code: .unavailable, message: "the worker shut down"))
+            group.cancelAll()
           case .channelClosed(let error):
             if !agents.isShutDown {
               lost = AgentRuntimeError(
@@ -170,6 +193,9 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
             failPending(lost ?? AgentRuntimeError(code: .unavailable, message: "the worker shut down"))
             client.beginGracefulShutdown()
           case .connectionsDone:
+            // The connection is gone: nothing else can finish.
+            group.cancelAll()
+          case .timerCancelled:
             break
           }
         }

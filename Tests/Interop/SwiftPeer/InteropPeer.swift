@@ -1,0 +1,172 @@
+// A Swift worker for the interop tests (Tests/Interop/test_interop.py), driven by Python.
+//
+//   interop-peer --host HOST:PORT
+//
+// Hosts two agent types and prints "ready" on stdout once both are registered:
+// - swift_echo: on an InteropMessage published to "interop.json" it publishes
+//   InteropMessage("swift got <text>", count + 1) to "interop.reply" (same source); on a
+//   StringValue published to "interop.proto" it publishes StringValue("SWIFT GOT <value>") there too.
+//   RPC: InteropQuestion -> InteropAnswer; the text "fail" makes the handler throw.
+// - swift_driver: RPC Command -> CommandResult; runs the command (ask a Python agent, publish) so
+//   the Python side can test Swift-to-Python traffic.
+import AgentCore
+import AgentWire
+import ArgumentParser
+import Foundation
+import GrpcWorker
+import Logging
+import SwiftProtobuf
+import UnixSignals
+
+// Same names and fields as the Python dataclasses in test_interop.py.
+struct InteropMessage: Codable, Sendable {
+  var text: String
+  var count: Int
+}
+
+struct InteropQuestion: Codable, Sendable {
+  var text: String
+}
+
+struct InteropAnswer: Codable, Sendable {
+  var text: String
+  var source: String
+}
+
+struct InteropSilent: Codable, Sendable {
+  var text: String
+}
+
+struct Command: Codable, Sendable {
+  var action: String
+  var target_type: String
+  var target_key: String
+  var text: String
+  var timeout_ms: Int
+}
+
+struct CommandResult: Codable, Sendable {
+  var ok: Bool
+  var text: String
+  var elapsed_ms: Int
+}
+
+struct DeliberateFailure: Error, CustomStringConvertible {
+  var text: String
+  var description: String { "swift handler failed on purpose: \(text)" }
+}
+
+actor SwiftEcho: RoutedAgent {
+  nonisolated let id: AgentId
+  let runtime: any AgentRuntime
+  init(id: AgentId, runtime: any AgentRuntime) {
+    self.id = id
+    self.runtime = runtime
+  }
+
+  static func registerHandlers(_ router: inout MessageRouter<SwiftEcho>) {
+    router.onEvent(InteropMessage.self) { agent, message, context in
+      try await agent.runtime.publish(
+        InteropMessage(text: "swift got \(message.text)", count: message.count + 1),
+        to: try TopicId(type: "interop.reply", source: context.topic!.source))
+    }
+    router.onEvent(Google_Protobuf_StringValue.self) { agent, message, context in
+      try await agent.runtime.publish(
+        Google_Protobuf_StringValue.with { $0.value = "SWIFT GOT \(message.value)" },
+        to: try TopicId(type: "interop.reply", source: context.topic!.source))
+    }
+    router.onRPC(InteropQuestion.self) { agent, question, _ in
+      if question.text == "fail" { throw DeliberateFailure(text: question.text) }
+      return InteropAnswer(text: "swift answers \(question.text)", source: agent.id.description)
+    }
+  }
+}
+
+actor SwiftDriver: RoutedAgent {
+  nonisolated let id: AgentId
+  let runtime: any AgentRuntime
+  init(id: AgentId, runtime: any AgentRuntime) {
+    self.id = id
+    self.runtime = runtime
+  }
+
+  static func registerHandlers(_ router: inout MessageRouter<SwiftDriver>) {
+    router.onRPC(Command.self) { agent, command, _ in
+      let started = ContinuousClock.now
+      func result(_ ok: Bool, _ text: String) -> CommandResult {
+        let elapsed = ContinuousClock.now - started
+        return CommandResult(ok: ok, text: text, elapsed_ms: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
+      }
+      do {
+        let target = try AgentId(type: command.target_type, key: command.target_key)
+        let timeout = Duration.milliseconds(command.timeout_ms)
+        switch command.action {
+        case "ask_json":
+          let answer = try await agent.runtime.send(
+            InteropQuestion(text: command.text), to: target, returning: InteropAnswer.self, timeout: timeout)
+          return result(true, "\(answer.text) | from \(answer.source)")
+        case "ask_silent":
+          try await agent.runtime.send(InteropSilent(text: command.text), to: target, timeout: timeout)
+          return result(true, "answered")
+        case "ask_proto":
+          let answer = try await agent.runtime.send(
+            Google_Protobuf_StringValue.with { $0.value = command.text }, to: target,
+            returning: Google_Protobuf_StringValue.self, timeout: timeout)
+          return result(true, answer.value)
+        case "publish_json":
+          try await agent.runtime.publish(
+            InteropMessage(text: command.text, count: 1), to: try TopicId(type: command.target_type, source: command.target_key))
+          return result(true, "published")
+        case "publish_proto":
+          try await agent.runtime.publish(
+            Google_Protobuf_StringValue.with { $0.value = command.text },
+            to: try TopicId(type: command.target_type, source: command.target_key))
+          return result(true, "published")
+        default:
+          return result(false, "unknown action \(command.action)")
+        }
+      } catch let error as AgentRuntimeError {
+        return result(false, "[\(error.code)] \(error.message)")
+      }
+    }
+  }
+}
+
+@main
+struct InteropPeer: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "interop-peer")
+
+  @Option(help: "The host, HOST:PORT.")
+  var host: String
+
+  func run() async throws {
+    var serializers = SerializationRegistry()
+    for type in [InteropMessage.self, InteropQuestion.self, InteropAnswer.self, InteropSilent.self, Command.self, CommandResult.self] as [any (Codable & Sendable).Type] {
+      register(type, in: &serializers)
+    }
+    serializers.registerProtobuf(Google_Protobuf_StringValue.self)
+    var logger = Logger(label: "interop-peer")
+    logger.logLevel = .warning
+    let worker = GrpcWorkerRuntime(
+      configuration: .init(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(20)),
+      serializers: serializers, logger: logger)
+    try await withThrowingDiscardingTaskGroup { group in
+      group.addTask { try await worker.run() }
+      try await worker.register(try AgentType("swift_echo"), subscriptions: [.type("interop.json"), .type("interop.proto")]) {
+        id, runtime in SwiftEcho(id: id, runtime: runtime)
+      }
+      try await worker.register(try AgentType("swift_driver")) { id, runtime in SwiftDriver(id: id, runtime: runtime) }
+      FileHandle.standardOutput.write(Data("ready\n".utf8))
+      group.addTask {
+        for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+          worker.shutdown()
+          return
+        }
+      }
+    }
+  }
+}
+
+func register<T: Codable & Sendable>(_ type: T.Type, in serializers: inout SerializationRegistry) {
+  serializers.registerJSON(type)
+}

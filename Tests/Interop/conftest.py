@@ -1,0 +1,108 @@
+"""Fixtures for the interop tests: our runtime-host, AutoGen's host, and the Swift peer worker.
+
+Every process is started by pid and stopped by that pid; every wait is bounded.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import threading
+from contextlib import asynccontextmanager
+
+import pytest
+
+WAIT = 20  # seconds: the bound on any single wait in these tests
+HOST_RPC_TIMEOUT = 3  # seconds: runtime-host's --rpc-timeout in these tests
+
+
+def binary(name: str) -> str:
+    path = os.environ.get(f"INTEROP_{name.upper().replace('-', '_')}")
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(f"set INTEROP_{name.upper().replace('-', '_')} to the {name} binary (scripts/test.sh does)")
+    return path
+
+
+class Process:
+    """A child process whose first stdout line is read (bounded) and whose output is kept."""
+
+    def __init__(self, args: list[str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.first_line = self._read_first_line()
+        self.stderr: list[str] = []
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_first_line(self) -> str:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(WAIT)
+        if not result or not result[0]:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start within {WAIT} s: {self.proc.stderr.read()}")
+        return result[0].strip()
+
+    def _drain_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(WAIT)
+
+
+@asynccontextmanager
+async def our_host():
+    """runtime-host on a free loopback port; yields HOST:PORT and checks it exits 0 on SIGTERM."""
+    args = [binary("runtime-host"), "--address", "127.0.0.1:0", "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice"]
+    host = await asyncio.to_thread(Process, args, "runtime-host")
+    try:
+        yield host.first_line.rsplit(" ", 1)[-1]
+    finally:
+        status = await asyncio.to_thread(host.stop)
+        assert status == 0, f"runtime-host exited with {status}: {''.join(host.stderr)}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def autogen_host():
+    """AutoGen's own Python host (GrpcWorkerAgentRuntimeHost) in this event loop."""
+    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
+
+    address = f"127.0.0.1:{free_port()}"
+    host = GrpcWorkerAgentRuntimeHost(address=address)
+    host.start()
+    try:
+        yield address
+    finally:
+        await asyncio.wait_for(host.stop(grace=1), WAIT)
+
+
+@asynccontextmanager
+async def swift_peer(address: str):
+    """The Swift interop peer worker connected to `address`, once it has registered its agents."""
+    peer = await asyncio.to_thread(Process, [binary("interop-peer"), "--host", address], "interop-peer")
+    assert peer.first_line == "ready", peer.first_line
+    try:
+        yield peer
+    finally:
+        status = await asyncio.to_thread(peer.stop)
+        assert status == 0, f"interop-peer exited with {status}: {''.join(peer.stderr)}"
+
+
+def host(kind: str):
+    """`ours` (runtime-host) or `autogen` (GrpcWorkerAgentRuntimeHost)."""
+    return our_host() if kind == "ours" else autogen_host()
