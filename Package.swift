@@ -17,6 +17,7 @@ let package = Package(
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
     .executable(name: "example-worker", targets: ["ExampleWorker"]),
+    .executable(name: "runtime-bench", targets: ["RuntimeBench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -83,6 +84,18 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The benchmark: swift run -c release runtime-bench (see docs/PERFORMANCE.md).
+    .executableTarget(
+      name: "RuntimeBench",
+      dependencies: [
+        "AgentCore", "AgentWire",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings
     ),

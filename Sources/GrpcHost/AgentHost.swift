@@ -38,16 +38,21 @@ public final class AgentHost: Service, Sendable {
     public var rpcTimeout: Duration
     /// The largest message the host accepts, in bytes.
     public var maxMessageSize: Int
+    /// How many streams (channels and calls) one connection may have open at once. Workers that
+    /// share a connection each hold a stream for their channel.
+    public var maxConcurrentStreamsPerConnection: Int
 
     /// Creates a configuration.
     public init(
       address: HostAddress = HostAddress(host: "127.0.0.1", port: 50051),
       rpcTimeout: Duration = .seconds(60),
-      maxMessageSize: Int = 4 * 1024 * 1024
+      maxMessageSize: Int = 4 * 1024 * 1024,
+      maxConcurrentStreamsPerConnection: Int = 16_384
     ) {
       self.address = address
       self.rpcTimeout = rpcTimeout
       self.maxMessageSize = maxMessageSize
+      self.maxConcurrentStreamsPerConnection = maxConcurrentStreamsPerConnection
     }
   }
 
@@ -80,6 +85,7 @@ public final class AgentHost: Service, Sendable {
       transportSecurity: .plaintext,
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = configuration.maxMessageSize
+        config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
       }
     )
     let server = GRPCServer(

@@ -1,0 +1,122 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
+import Synchronization
+
+/// A raw `agents.AgentRpc` worker connection: the lightest client the generated stubs allow, so the
+/// host, not the client, is what the benchmark measures.
+struct BenchChannel: Sendable {
+  let clientId: String
+  let rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
+  let outbound: AsyncStream<Agents_Message>.Continuation
+  let inbound: AsyncStream<Agents_Message>
+
+  var metadata: Metadata { ["client-id": .string(clientId)] }
+
+  func send(_ message: Agents_Message) { outbound.yield(message) }
+
+  func register(_ type: String) async throws {
+    _ = try await rpc.registerAgent(.with { $0.type = type }, metadata: metadata)
+  }
+
+  func subscribe(topicType: String, agentType: String) async throws {
+    _ = try await rpc.addSubscription(
+      .with {
+        $0.subscription = .with {
+          $0.id = UUID().uuidString
+          $0.typeSubscription = .with {
+            $0.topicType = topicType
+            $0.agentType = agentType
+          }
+        }
+      }, metadata: metadata)
+  }
+}
+
+/// A gRPC client connection to the host for the duration of `body`.
+func withBenchClient<R: Sendable>(
+  _ address: HostAddress,
+  _ body: @Sendable (Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>) async throws -> R
+) async throws -> R {
+  let transport = try HTTP2ClientTransport.Posix(
+    target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+    transportSecurity: .plaintext)
+  let client = GRPCClient(transport: transport)
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await client.runConnections() }
+    defer { client.beginGracefulShutdown() }
+    return try await body(Agents_AgentRpc.Client(wrapping: client))
+  }
+}
+
+/// An open channel for the duration of `body`.
+func withBenchChannel<R: Sendable>(
+  _ rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>,
+  clientId: String,
+  _ body: @Sendable (BenchChannel) async throws -> R
+) async throws -> R {
+  let (outboundStream, outbound) = AsyncStream<Agents_Message>.makeStream()
+  let (inbound, inboundContinuation) = AsyncStream<Agents_Message>.makeStream()
+  let channel = BenchChannel(clientId: clientId, rpc: rpc, outbound: outbound, inbound: inbound)
+  let acknowledged = OneShot<Void>()
+  return try await withThrowingTaskGroup(of: R?.self) { group in
+    group.addTask {
+      try? await rpc.openChannel(metadata: channel.metadata) { writer in
+        for await message in outboundStream { try await writer.write(message) }
+      } onResponse: { response in
+        acknowledged.resolve(.success(()))
+        for try await message in response.messages { inboundContinuation.yield(message) }
+      }
+      inboundContinuation.finish()
+      acknowledged.resolve(.success(()))
+      return nil
+    }
+    // runtime-host acknowledges a channel with response headers at once; AutoGen's host sends
+    // nothing until it has a message, so wait at most a second for it.
+    _ = try? await withTimeout(.seconds(1), "channel acknowledgement") { try await acknowledged.value() }
+    let result = try await body(channel)
+    outbound.finish()
+    group.cancelAll()
+    return result
+  }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+  var description: String
+}
+
+/// Runs `body`, failing with a clear error after `timeout`.
+func withTimeout<R: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+  try await withThrowingTaskGroup(of: R?.self) { group in
+    group.addTask { try await body() }
+    group.addTask {
+      try await Task.sleep(for: timeout)
+      return nil
+    }
+    defer { group.cancelAll() }
+    guard let result = try await group.next()!, let value = Optional(result) else {
+      throw BenchError(description: "\(what) did not finish within \(timeout)")
+    }
+    return value
+  }
+}
+
+/// Linux process memory: resident set size in bytes, from /proc.
+func residentBytes(pid: Int32) -> Int? {
+  guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+  for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first
+    return kilobytes.map { $0 * 1024 }
+  }
+  return nil
+}
+
+/// Monotonic nanoseconds.
+func now() -> UInt64 {
+  var time = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &time)
+  return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}

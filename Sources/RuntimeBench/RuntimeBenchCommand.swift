@@ -1,0 +1,193 @@
+import AgentCore
+import AgentWire
+import ArgumentParser
+import Foundation
+
+/// `runtime-bench`: throughput, latency and memory of a host, measured with light raw gRPC clients.
+///
+///     swift run -c release runtime-bench                      # starts runtime-host itself
+///     swift run -c release runtime-bench --host 127.0.0.1:50051 --host-pid 1234
+///
+/// Prints a table and, with --json, writes the figures as JSON.
+@main
+struct RuntimeBenchCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "runtime-bench",
+    abstract: "Benchmarks an agents.AgentRpc host: publish throughput, RPC latency, memory.")
+
+  @Option(help: "Measure this host (HOST:PORT) instead of starting runtime-host.")
+  var host: String?
+  @Option(help: "The pid of the host given with --host, for its memory figures.")
+  var hostPid: Int32?
+  @Option(help: "A label for the host in the output.")
+  var label: String?
+  @Option(help: "Messages in the publish throughput run.")
+  var messages: Int = 20_000
+  @Option(help: "RPCs per caller at 1 caller.")
+  var rpcCalls: Int = 2_000
+  @Option(help: "RPCs per caller at 16 callers.")
+  var rpcCallsPerCaller16: Int = 500
+  @Option(help: "Idle workers to connect for the memory figure (0 to skip).")
+  var idleWorkers: Int = 1_000
+  @Option(help: "Idle workers' channels per gRPC connection.")
+  var channelsPerConnection: Int = 20
+  @Option(help: "Seconds allowed for connecting the idle workers.")
+  var idleTimeout: Int = 120
+  @Option(help: "Write the results as JSON to this file.")
+  var json: String?
+  @Flag(help: "A few-second smoke run with small numbers.")
+  var quick = false
+
+  struct Report: Codable {
+    var label: String
+    var machine: String
+    var publish: PublishResult
+    var rpc1: RPCResult
+    var rpc16: RPCResult
+    var memory: MemoryResult
+  }
+
+  func run() async throws {
+    let messages = quick ? 2_000 : self.messages
+    let rpcCalls = quick ? 200 : self.rpcCalls
+    let rpc16 = quick ? 50 : rpcCallsPerCaller16
+    let idleWorkers = quick ? 100 : self.idleWorkers
+
+    var started: HostProcess?
+    let address: HostAddress
+    let pid: Int32?
+    if let host {
+      address = try HostAddress(parsing: host)
+      pid = hostPid
+    } else {
+      let process = try await HostProcess.start()
+      started = process
+      address = process.address
+      pid = process.pid
+    }
+    let label = self.label ?? (host == nil ? "runtime-host" : host!)
+    do {
+      let idle = pid.flatMap(residentBytes(pid:))
+      log("\(label) at \(address): publish \(messages) messages")
+      let publish = try await withTimeout(.seconds(300), "publish") {
+        try await publishThroughput(address: address, hostPid: pid, count: messages)
+      }
+      log("rpc, 1 caller x \(rpcCalls)")
+      let one = try await withTimeout(.seconds(300), "rpc x1") {
+        try await rpcLatency(address: address, callers: 1, callsPerCaller: rpcCalls)
+      }
+      log("rpc, 16 callers x \(rpc16)")
+      let sixteen = try await withTimeout(.seconds(300), "rpc x16") {
+        try await rpcLatency(address: address, callers: 16, callsPerCaller: rpc16)
+      }
+      var idleRSS: Int?
+      var idleError: String?
+      if idleWorkers > 0 {
+        log("\(idleWorkers) idle workers, \(channelsPerConnection) per connection")
+        let perConnection = channelsPerConnection
+        do {
+          idleRSS = try await withTimeout(.seconds(idleTimeout), "connecting \(idleWorkers) idle workers") {
+            try await idleWorkersMemory(address: address, hostPid: pid, workers: idleWorkers, perConnection: perConnection)
+          }
+        } catch {
+          idleError = "\(error)"
+          log("idle workers failed: \(error)")
+        }
+      }
+      let report = Report(
+        label: label, machine: machineDescription(), publish: publish, rpc1: one, rpc16: sixteen,
+        memory: MemoryResult(
+          idleRSSBytes: idle, idleWorkers: idleWorkers, idleWorkersRSSBytes: idleRSS, idleWorkersError: idleError))
+      print(table(report))
+      if let json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+      }
+      guard publish.missing == 0, publish.duplicates == 0 else {
+        throw BenchError(description: "publish delivery was not exactly once: \(publish.missing) missing, \(publish.duplicates) duplicated")
+      }
+      guard one.errors == 0, sixteen.errors == 0 else {
+        throw BenchError(description: "RPC errors: \(one.errors + sixteen.errors)")
+      }
+    } catch {
+      try? await started?.stop()
+      throw error
+    }
+    try await started?.stop()
+  }
+
+  func table(_ report: Report) -> String {
+    func mb(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a" }
+    let rows: [(String, String)] = [
+      ("host", report.label),
+      ("machine", report.machine),
+      ("publish: messages/s (first send to last receipt)", String(format: "%.0f", report.publish.messagesPerSecond)),
+      ("publish: delivered / duplicated / missing", "\(report.publish.received) / \(report.publish.duplicates) / \(report.publish.missing)"),
+      ("rpc, 1 caller: calls/s", String(format: "%.0f", report.rpc1.callsPerSecond)),
+      ("rpc, 1 caller: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc1.p50Microseconds, report.rpc1.p99Microseconds)),
+      ("rpc, 16 callers: calls/s", String(format: "%.0f", report.rpc16.callsPerSecond)),
+      ("rpc, 16 callers: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc16.p50Microseconds, report.rpc16.p99Microseconds)),
+      ("host RSS: idle", mb(report.memory.idleRSSBytes)),
+      ("host RSS: peak under publish load", mb(report.publish.hostPeakRSSBytes)),
+      ("host RSS: \(report.memory.idleWorkers) idle workers connected",
+       report.memory.idleWorkersError.map { "n/a: \($0)" } ?? mb(report.memory.idleWorkersRSSBytes)),
+    ]
+    let width = rows.map(\.0.count).max() ?? 0
+    return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+  }
+}
+
+func log(_ text: String) {
+  FileHandle.standardError.write(Data("runtime-bench: \(text)\n".utf8))
+}
+
+func machineDescription() -> String {
+  let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+    .split(separator: "\n").first { $0.hasPrefix("model name") }?
+    .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+  return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB"
+}
+
+/// runtime-host started from the same build folder, on a free loopback port.
+struct HostProcess {
+  var process: Process
+  var address: HostAddress
+  var pid: Int32 { process.processIdentifier }
+
+  static func start() async throws -> HostProcess {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("runtime-host")
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = ["--address", "127.0.0.1:0", "--log-level", "warning"]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let handle = output.fileHandleForReading
+    let line = try await withTimeout(.seconds(30), "runtime-host start") {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+        DispatchQueue.global().async {
+          var bytes = Data()
+          while true {
+            let chunk = handle.readData(ofLength: 1)
+            if chunk.isEmpty || chunk == Data("\n".utf8) { break }
+            bytes.append(chunk)
+          }
+          continuation.resume(returning: String(decoding: bytes, as: UTF8.self))
+        }
+      }
+    }
+    guard let text = line.split(separator: " ").last else {
+      process.terminate()
+      throw BenchError(description: "runtime-host printed no address")
+    }
+    return HostProcess(process: process, address: try HostAddress(parsing: String(text)))
+  }
+
+  func stop() async throws {
+    kill(pid, SIGTERM)
+    try await withTimeout(.seconds(30), "runtime-host stop") {
+      while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+    }
+  }
+}

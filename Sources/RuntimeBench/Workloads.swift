@@ -1,0 +1,302 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import SwiftProtobuf
+import Synchronization
+
+/// Proves the host routes to `channel` (registered as `type`): a request to its own type comes
+/// back to it through the host, and it answers.
+func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<Agents_Message>.Iterator) async throws {
+  let id = "barrier-\(UUID().uuidString)"
+  channel.send(.with {
+    $0.request = .with {
+      $0.requestID = id
+      $0.target = .with {
+        $0.type = type
+        $0.key = "barrier"
+      }
+      $0.payload = .with {
+        $0.dataType = "Barrier"
+        $0.dataContentType = "application/json"
+        $0.data = Data("{}".utf8)
+      }
+    }
+  })
+  while let message = await iterator.next() {
+    switch message.message {
+    case .request(let request):
+      channel.send(.with {
+        $0.response = .with {
+          $0.requestID = request.requestID
+          $0.payload = request.payload
+        }
+      })
+    case .response(let response) where response.requestID == id:
+      guard response.error.isEmpty else { throw BenchError(description: "barrier failed: \(response.error)") }
+      return
+    default:
+      continue
+    }
+  }
+  throw BenchError(description: "channel closed during barrier")
+}
+
+/// A small JSON message like an agent chat message (~100 bytes of payload).
+func payload(_ index: Int) -> Agents_Payload {
+  .with {
+    $0.dataType = "BenchMessage"
+    $0.dataContentType = "application/json"
+    $0.data = Data(#"{"index":\#(index),"text":"benchmark message padding padding padding padding padding padding padding"}"#.utf8)
+  }
+}
+
+struct PublishResult: Codable, Sendable {
+  var messages: Int
+  var received: Int
+  var duplicates: Int
+  var missing: Int
+  var seconds: Double
+  var messagesPerSecond: Double
+  var hostPeakRSSBytes: Int?
+}
+
+/// `count` CloudEvents from one worker to an agent on another, first send to last receipt.
+func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async throws -> PublishResult {
+  try await withBenchClient(address) { sinkRPC in
+    try await withBenchClient(address) { publisherRPC in
+      try await withBenchChannel(sinkRPC, clientId: "bench-sink-\(UUID().uuidString)") { sink in
+        try await withBenchChannel(publisherRPC, clientId: "bench-publisher-\(UUID().uuidString)") { publisher in
+          var inbound = sink.inbound.makeAsyncIterator()
+          try await sink.register("bench_sink")
+          try await sink.subscribe(topicType: "bench.topic", agentType: "bench_sink")
+          try await barrier(sink, type: "bench_sink", iterator: &inbound)
+
+          let events: [Agents_Message] = (0..<count).map { index in
+            .with {
+              $0.cloudEvent = .with {
+                $0.id = String(index)
+                $0.source = "sink"
+                $0.type = "bench.topic"
+                $0.specVersion = "1.0"
+                let data = payload(index)
+                $0.attributes["datacontenttype"] = .with { $0.ceString = data.dataContentType }
+                $0.attributes["dataschema"] = .with { $0.ceString = data.dataType }
+                $0.attributes["agmsgkind"] = .with { $0.ceString = "publish" }
+                $0.attributes["agagentsendertype"] = .with { $0.ceString = "unknown" }
+                $0.attributes["agagentsenderkey"] = .with { $0.ceString = "unknown" }
+                $0.binaryData = data.data
+              }
+            }
+          }
+          let memory = MemorySampler()
+          let started = now()
+          return await withTaskGroup(of: PublishResult?.self) { group in
+            if let hostPid {
+              group.addTask {
+                while memory.sampling.load(ordering: .relaxed) {
+                  if let rss = residentBytes(pid: hostPid) { memory.raisePeak(to: rss) }
+                  try? await Task.sleep(for: .milliseconds(20))
+                }
+                return nil
+              }
+            }
+            group.addTask {
+              for event in events { publisher.send(event) }
+              return nil
+            }
+            var seen = [Bool](repeating: false, count: count)
+            var received = 0
+            var duplicates = 0
+            var last = started
+            while received + duplicates < count, let message = await inbound.next() {
+              guard case .cloudEvent(let event) = message.message, let index = Int(event.id), index < count else { continue }
+              if seen[index] { duplicates += 1 } else { seen[index] = true; received += 1 }
+              last = now()
+            }
+            memory.sampling.store(false, ordering: .relaxed)
+            let seconds = Double(last - started) / 1e9
+            return PublishResult(
+              messages: count, received: received, duplicates: duplicates, missing: count - received,
+              seconds: seconds, messagesPerSecond: Double(received) / seconds,
+              hostPeakRSSBytes: hostPid == nil ? nil : memory.peak.load(ordering: .relaxed))
+          }
+        }
+      }
+    }
+  }
+}
+
+/// The host's peak resident memory while a workload runs.
+final class MemorySampler: Sendable {
+  let peak = Atomic<Int>(0)
+  let sampling = Atomic<Bool>(true)
+
+  func raisePeak(to value: Int) {
+    var current = peak.load(ordering: .relaxed)
+    while value > current {
+      let (exchanged, original) = peak.compareExchange(expected: current, desired: value, ordering: .relaxed)
+      if exchanged { return }
+      current = original
+    }
+  }
+}
+
+struct RPCResult: Codable, Sendable {
+  var callers: Int
+  var calls: Int
+  var errors: Int
+  var seconds: Double
+  var callsPerSecond: Double
+  var p50Microseconds: Double
+  var p99Microseconds: Double
+}
+
+/// `callers` workers each making sequential RPCs to an echo agent on another worker.
+func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async throws -> RPCResult {
+  try await withBenchClient(address) { echoRPC in
+    try await withBenchChannel(echoRPC, clientId: "bench-echo-\(UUID().uuidString)") { echo in
+      try await echo.register("bench_echo")
+      let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+      return try await withThrowingTaskGroup(of: Void.self) { group in
+        // The echo worker proves it is routed to, then answers every request with its payload.
+        group.addTask {
+          var inbound = echo.inbound.makeAsyncIterator()
+          try await barrier(echo, type: "bench_echo", iterator: &inbound)
+          readyContinuation.finish()
+          while let message = await inbound.next() {
+            guard case .request(let request) = message.message else { continue }
+            echo.send(.with {
+              $0.response = .with {
+                $0.requestID = request.requestID
+                $0.payload = request.payload
+              }
+            })
+          }
+        }
+        defer { group.cancelAll() }
+        for await _ in ready {}
+        let started = now()
+        let perCaller = try await withBenchClient(address) { callerRPC in
+          try await withThrowingTaskGroup(of: ([UInt64], Int).self) { callersGroup in
+            for caller in 0..<callers {
+              callersGroup.addTask {
+                try await callSequentially(callerRPC, caller: caller, calls: callsPerCaller)
+              }
+            }
+            var all: [([UInt64], Int)] = []
+            for try await result in callersGroup { all.append(result) }
+            return all
+          }
+        }
+        let seconds = Double(now() - started) / 1e9
+        let latencies = perCaller.flatMap(\.0).sorted()
+        func percentile(_ p: Double) -> Double {
+          guard !latencies.isEmpty else { return 0 }
+          return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
+        }
+        return RPCResult(
+          callers: callers, calls: latencies.count, errors: perCaller.map(\.1).reduce(0, +), seconds: seconds,
+          callsPerSecond: Double(latencies.count) / seconds, p50Microseconds: percentile(0.50),
+          p99Microseconds: percentile(0.99))
+      }
+    }
+  }
+}
+
+private func callSequentially(
+  _ rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>, caller: Int, calls: Int
+) async throws -> ([UInt64], Int) {
+  try await withBenchChannel(rpc, clientId: "bench-caller-\(caller)-\(UUID().uuidString)") { channel in
+    var inbound = channel.inbound.makeAsyncIterator()
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(calls)
+    var errors = 0
+    for call in 0..<calls {
+      // Unique across callers: AutoGen's host mixes up equal ids (its issue #7016).
+      let id = "\(caller)-\(call)"
+      let started = now()
+      channel.send(.with {
+        $0.request = .with {
+          $0.requestID = id
+          $0.target = .with {
+            $0.type = "bench_echo"
+            $0.key = "k\(caller)"
+          }
+          $0.payload = payload(call)
+        }
+      })
+      var answered = false
+      while let message = await inbound.next() {
+        guard case .response(let response) = message.message, response.requestID == id else { continue }
+        if !response.error.isEmpty { errors += 1 }
+        answered = true
+        break
+      }
+      guard answered else { throw BenchError(description: "caller \(caller): channel closed") }
+      latencies.append(now() - started)
+    }
+    return (latencies, errors)
+  }
+}
+
+struct MemoryResult: Codable, Sendable {
+  var idleRSSBytes: Int?
+  var idleWorkers: Int
+  var idleWorkersRSSBytes: Int?
+  /// Why the idle-workers figure is missing, when it is.
+  var idleWorkersError: String?
+}
+
+/// Opens `workers` channels (`perConnection` per connection), each registering an agent type and a
+/// subscription, and measures the host's memory once every one is routed to.
+func idleWorkersMemory(address: HostAddress, hostPid: Int32?, workers: Int, perConnection: Int) async throws -> Int? {
+  let connections = (workers + perConnection - 1) / perConnection
+  let (allReady, allReadyContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
+  let release = OneShot<Void>()
+  return try await withThrowingTaskGroup(of: Int?.self) { group in
+    for connection in 0..<connections {
+      let count = min(perConnection, workers - connection * perConnection)
+      group.addTask {
+        try await withBenchClient(address) { rpc in
+          try await withThrowingDiscardingTaskGroup { channels in
+            for index in 0..<count {
+              channels.addTask {
+                let worker = connection * perConnection + index
+                try await withBenchChannel(rpc, clientId: "bench-idle-\(worker)-\(UUID().uuidString)") { channel in
+                  do {
+                    let type = "bench_idle_\(worker)"
+                    try await channel.register(type)
+                    try await channel.subscribe(topicType: "bench.idle.\(worker)", agentType: type)
+                    var inbound = channel.inbound.makeAsyncIterator()
+                    try await barrier(channel, type: type, iterator: &inbound)
+                    allReadyContinuation.yield(.success(()))
+                  } catch {
+                    allReadyContinuation.yield(.failure(error))
+                    throw error
+                  }
+                  _ = try? await release.value()
+                }
+              }
+            }
+          }
+        }
+        return nil
+      }
+    }
+    var ready = 0
+    for await result in allReady {
+      if case .failure(let error) = result {
+        release.resolve(.success(()))
+        throw error
+      }
+      ready += 1
+      if ready == workers { break }
+    }
+    let rss = hostPid.flatMap(residentBytes(pid:))
+    release.resolve(.success(()))
+    for try await _ in group {}
+    return rss
+  }
+}
