@@ -41,18 +41,24 @@ public final class AgentHost: Service, Sendable {
     /// How many streams (channels and calls) one connection may have open at once. Workers that
     /// share a connection each hold a stream for their channel.
     public var maxConcurrentStreamsPerConnection: Int
+    /// Whether the transport delays flushes to coalesce writes. The host already writes each
+    /// stream's queued frames as one batch, so coalescing mostly adds latency to request/response
+    /// traffic. Default off.
+    public var flushCoalescing: Bool
 
     /// Creates a configuration.
     public init(
       address: HostAddress = HostAddress(host: "127.0.0.1", port: 50051),
       rpcTimeout: Duration = .seconds(60),
       maxMessageSize: Int = 4 * 1024 * 1024,
-      maxConcurrentStreamsPerConnection: Int = 16_384
+      maxConcurrentStreamsPerConnection: Int = 16_384,
+      flushCoalescing: Bool = false
     ) {
       self.address = address
       self.rpcTimeout = rpcTimeout
       self.maxMessageSize = maxMessageSize
       self.maxConcurrentStreamsPerConnection = maxConcurrentStreamsPerConnection
+      self.flushCoalescing = flushCoalescing
     }
   }
 
@@ -86,6 +92,7 @@ public final class AgentHost: Service, Sendable {
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = configuration.maxMessageSize
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
+        if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
       }
     )
     let server = GRPCServer(

@@ -11,12 +11,12 @@ import Synchronization
 struct BenchChannel: Sendable {
   let clientId: String
   let rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
-  let outbound: AsyncStream<Agents_Message>.Continuation
-  let inbound: AsyncStream<Agents_Message>
+  let outbound: BatchQueue<ChannelFrame>
+  let inbound: AsyncStream<ChannelFrame>
 
   var metadata: Metadata { ["client-id": .string(clientId)] }
 
-  func send(_ message: Agents_Message) { outbound.yield(message) }
+  func send(_ frame: ChannelFrame) { outbound.append(frame) }
 
   func register(_ type: String) async throws {
     _ = try await rpc.registerAgent(.with { $0.type = type }, metadata: metadata)
@@ -39,34 +39,48 @@ struct BenchChannel: Sendable {
 /// A gRPC client connection to the host for the duration of `body`.
 func withBenchClient<R: Sendable>(
   _ address: HostAddress,
-  _ body: @Sendable (Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>) async throws -> R
+  _ body: @Sendable (BenchClient) async throws -> R
 ) async throws -> R {
+  // Batched writes and no flush delay: light on CPU and on latency, for any host.
   let transport = try HTTP2ClientTransport.Posix(
     target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-    transportSecurity: .plaintext)
+    transportSecurity: .plaintext,
+    config: .defaults { $0.connection.flushCoalescing = nil })
   let client = GRPCClient(transport: transport)
   return try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await client.runConnections() }
     defer { client.beginGracefulShutdown() }
-    return try await body(Agents_AgentRpc.Client(wrapping: client))
+    return try await body(BenchClient(grpc: client, rpc: Agents_AgentRpc.Client(wrapping: client)))
   }
+}
+
+/// One gRPC connection: the raw client for frames and the generated stubs for unary calls.
+struct BenchClient: Sendable {
+  let grpc: GRPCClient<HTTP2ClientTransport.Posix>
+  let rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
 }
 
 /// An open channel for the duration of `body`.
 func withBenchChannel<R: Sendable>(
-  _ rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>,
+  _ client: BenchClient,
   clientId: String,
   _ body: @Sendable (BenchChannel) async throws -> R
 ) async throws -> R {
-  let (outboundStream, outbound) = AsyncStream<Agents_Message>.makeStream()
-  let (inbound, inboundContinuation) = AsyncStream<Agents_Message>.makeStream()
-  let channel = BenchChannel(clientId: clientId, rpc: rpc, outbound: outbound, inbound: inbound)
+  let outbound = BatchQueue<ChannelFrame>()
+  let (inbound, inboundContinuation) = AsyncStream<ChannelFrame>.makeStream()
+  let grpc = client.grpc
+  let channel = BenchChannel(clientId: clientId, rpc: client.rpc, outbound: outbound, inbound: inbound)
   let acknowledged = OneShot<Void>()
   return try await withThrowingTaskGroup(of: R?.self) { group in
     group.addTask {
-      try? await rpc.openChannel(metadata: channel.metadata) { writer in
-        for await message in outboundStream { try await writer.write(message) }
-      } onResponse: { response in
+      // The channel in frames: events stay bytes, so the client spends little on them.
+      let request = StreamingClientRequest<ChannelFrame>(metadata: channel.metadata) { writer in
+        while let batch = await outbound.next() { try await writer.write(contentsOf: batch) }
+      }
+      try? await grpc.bidirectionalStreaming(
+        request: request, descriptor: Agents_AgentRpc.Method.OpenChannel.descriptor,
+        serializer: ChannelFrameCodec(), deserializer: ChannelFrameCodec(), options: .defaults
+      ) { response in
         acknowledged.resolve(.success(()))
         for try await message in response.messages { inboundContinuation.yield(message) }
       }

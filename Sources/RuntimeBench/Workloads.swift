@@ -8,31 +8,27 @@ import Synchronization
 
 /// Proves the host routes to `channel` (registered as `type`): a request to its own type comes
 /// back to it through the host, and it answers.
-func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<Agents_Message>.Iterator) async throws {
+func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<ChannelFrame>.Iterator) async throws {
   let id = "barrier-\(UUID().uuidString)"
-  channel.send(.with {
-    $0.request = .with {
-      $0.requestID = id
-      $0.target = .with {
-        $0.type = type
-        $0.key = "barrier"
-      }
-      $0.payload = .with {
-        $0.dataType = "Barrier"
-        $0.dataContentType = "application/json"
-        $0.data = Data("{}".utf8)
-      }
+  channel.send(.request(.with {
+    $0.requestID = id
+    $0.target = .with {
+      $0.type = type
+      $0.key = "barrier"
     }
-  })
-  while let message = await iterator.next() {
-    switch message.message {
+    $0.payload = .with {
+      $0.dataType = "Barrier"
+      $0.dataContentType = "application/json"
+      $0.data = Data("{}".utf8)
+    }
+  }))
+  while let frame = await iterator.next() {
+    switch frame {
     case .request(let request):
-      channel.send(.with {
-        $0.response = .with {
-          $0.requestID = request.requestID
-          $0.payload = request.payload
-        }
-      })
+      channel.send(.response(.with {
+        $0.requestID = request.requestID
+        $0.payload = request.payload
+      }))
     case .response(let response) where response.requestID == id:
       guard response.error.isEmpty else { throw BenchError(description: "barrier failed: \(response.error)") }
       return
@@ -73,9 +69,8 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
           try await sink.subscribe(topicType: "bench.topic", agentType: "bench_sink")
           try await barrier(sink, type: "bench_sink", iterator: &inbound)
 
-          let events: [Agents_Message] = (0..<count).map { index in
-            .with {
-              $0.cloudEvent = .with {
+          let events: [ChannelFrame] = try (0..<count).map { index in
+            let event = Io_Cloudevents_V1_CloudEvent.with {
                 $0.id = String(index)
                 $0.source = "sink"
                 $0.type = "bench.topic"
@@ -87,8 +82,8 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
                 $0.attributes["agagentsendertype"] = .with { $0.ceString = "unknown" }
                 $0.attributes["agagentsenderkey"] = .with { $0.ceString = "unknown" }
                 $0.binaryData = data.data
-              }
             }
+            return .event(try RawCloudEvent(bytes: try event.serializedBytes()))
           }
           let memory = MemorySampler()
           let started = now()
@@ -110,8 +105,8 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
             var received = 0
             var duplicates = 0
             var last = started
-            while received + duplicates < count, let message = await inbound.next() {
-              guard case .cloudEvent(let event) = message.message, let index = Int(event.id), index < count else { continue }
+            while received + duplicates < count, let frame = await inbound.next() {
+              guard case .event(let event) = frame, let index = Int(event.id), index < count else { continue }
               if seen[index] { duplicates += 1 } else { seen[index] = true; received += 1 }
               last = now()
             }
@@ -165,14 +160,12 @@ func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async t
           var inbound = echo.inbound.makeAsyncIterator()
           try await barrier(echo, type: "bench_echo", iterator: &inbound)
           readyContinuation.finish()
-          while let message = await inbound.next() {
-            guard case .request(let request) = message.message else { continue }
-            echo.send(.with {
-              $0.response = .with {
-                $0.requestID = request.requestID
-                $0.payload = request.payload
-              }
-            })
+          while let frame = await inbound.next() {
+            guard case .request(let request) = frame else { continue }
+            echo.send(.response(.with {
+              $0.requestID = request.requestID
+              $0.payload = request.payload
+            }))
           }
         }
         defer { group.cancelAll() }
@@ -206,7 +199,7 @@ func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async t
 }
 
 private func callSequentially(
-  _ rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>, caller: Int, calls: Int
+  _ rpc: BenchClient, caller: Int, calls: Int
 ) async throws -> ([UInt64], Int) {
   try await withBenchChannel(rpc, clientId: "bench-caller-\(caller)-\(UUID().uuidString)") { channel in
     var inbound = channel.inbound.makeAsyncIterator()
@@ -217,19 +210,17 @@ private func callSequentially(
       // Unique across callers: AutoGen's host mixes up equal ids (its issue #7016).
       let id = "\(caller)-\(call)"
       let started = now()
-      channel.send(.with {
-        $0.request = .with {
-          $0.requestID = id
-          $0.target = .with {
-            $0.type = "bench_echo"
-            $0.key = "k\(caller)"
-          }
-          $0.payload = payload(call)
+      channel.send(.request(.with {
+        $0.requestID = id
+        $0.target = .with {
+          $0.type = "bench_echo"
+          $0.key = "k\(caller)"
         }
-      })
+        $0.payload = payload(call)
+      }))
       var answered = false
-      while let message = await inbound.next() {
-        guard case .response(let response) = message.message, response.requestID == id else { continue }
+      while let frame = await inbound.next() {
+        guard case .response(let response) = frame, response.requestID == id else { continue }
         if !response.error.isEmpty { errors += 1 }
         answered = true
         break

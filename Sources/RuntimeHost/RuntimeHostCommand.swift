@@ -33,6 +33,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Largest message accepted, in bytes.")
   var maxMessageSize: Int = 4 * 1024 * 1024
 
+  @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
+  var flushCoalescing = false
+
   func validate() throws {
     guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
     guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
@@ -55,7 +58,8 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       configuration: .init(
         address: try HostAddress(parsing: address),
         rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
-        maxMessageSize: maxMessageSize
+        maxMessageSize: maxMessageSize,
+        flushCoalescing: flushCoalescing
       ),
       logger: Logger(label: "agents.host")
     )

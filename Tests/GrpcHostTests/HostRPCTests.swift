@@ -102,7 +102,8 @@ struct HostRPCTests {
         try await withRawWorker(address) { caller in
           caller.send(.request(id: "e", target: try AgentId(type: "svc", key: "k")))
           let request = try #require(try await callee.next().requestValue)
-          callee.send(.errorResponse(requestId: request.requestID, "ValueError: nope"))
+          // As AutoGen's Python worker answers: error text only.
+          callee.send(.with { $0.response = .with { $0.requestID = request.requestID; $0.error = "ValueError: nope" } })
           let response = try #require(try await caller.next().responseValue)
           #expect(response.requestID == "e" && response.error == "ValueError: nope")
         }

@@ -1,11 +1,15 @@
 import AgentCore
 import AgentWire
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import SwiftProtobuf
 
 /// The `agents.AgentRpc` service: reads each call's `client-id`, then hands the work to the router.
-struct AgentRpcService: Agents_AgentRpc.ServiceProtocol {
+///
+/// `OpenChannel` frames are read and written with ``ChannelFrameCodec`` so that CloudEvents pass
+/// through the host as bytes; every other method uses the generated protobuf coding.
+struct AgentRpcService: RegistrableRPCService {
   static let clientIdKey = "client-id"
 
   let router: HostRouter
@@ -21,12 +25,55 @@ struct AgentRpcService: Agents_AgentRpc.ServiceProtocol {
     return id
   }
 
+  func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.OpenChannel.descriptor,
+      deserializer: ChannelFrameCodec(), serializer: ChannelFrameCodec()
+    ) { request, context in
+      try await self.openChannel(request: request, context: context)
+    }
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.OpenControlChannel.descriptor,
+      deserializer: ProtobufDeserializer<Agents_ControlMessage>(), serializer: ProtobufSerializer<Agents_ControlMessage>()
+    ) { request, context in
+      try await self.openControlChannel(request: request, context: context)
+    }
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.RegisterAgent.descriptor,
+      deserializer: ProtobufDeserializer<Agents_RegisterAgentTypeRequest>(),
+      serializer: ProtobufSerializer<Agents_RegisterAgentTypeResponse>()
+    ) { request, context in
+      StreamingServerResponse(single: try await self.registerAgent(request: ServerRequest(stream: request), context: context))
+    }
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.AddSubscription.descriptor,
+      deserializer: ProtobufDeserializer<Agents_AddSubscriptionRequest>(),
+      serializer: ProtobufSerializer<Agents_AddSubscriptionResponse>()
+    ) { request, context in
+      StreamingServerResponse(single: try await self.addSubscription(request: ServerRequest(stream: request), context: context))
+    }
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.RemoveSubscription.descriptor,
+      deserializer: ProtobufDeserializer<Agents_RemoveSubscriptionRequest>(),
+      serializer: ProtobufSerializer<Agents_RemoveSubscriptionResponse>()
+    ) { request, context in
+      StreamingServerResponse(single: try await self.removeSubscription(request: ServerRequest(stream: request), context: context))
+    }
+    router.registerHandler(
+      forMethod: Agents_AgentRpc.Method.GetSubscriptions.descriptor,
+      deserializer: ProtobufDeserializer<Agents_GetSubscriptionsRequest>(),
+      serializer: ProtobufSerializer<Agents_GetSubscriptionsResponse>()
+    ) { request, context in
+      StreamingServerResponse(single: try await self.getSubscriptions(request: ServerRequest(stream: request), context: context))
+    }
+  }
+
   func openChannel(
-    request: StreamingServerRequest<Agents_Message>,
+    request: StreamingServerRequest<ChannelFrame>,
     context: ServerContext
-  ) async throws -> StreamingServerResponse<Agents_Message> {
+  ) async throws -> StreamingServerResponse<ChannelFrame> {
     let clientId = try clientId(request.metadata, method: "OpenChannel")
-    let (link, outbound) = try router.connect(clientId: clientId)
+    let link = try router.connect(clientId: clientId)
     let router = self.router
     let logger = self.logger
     return StreamingServerResponse { writer in
@@ -34,7 +81,8 @@ struct AgentRpcService: Agents_AgentRpc.ServiceProtocol {
       let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
         group.addTask {
           do {
-            for await message in outbound { try await writer.write(message) }
+            // Everything queued since the last write goes out as one batch: one flush for many frames.
+            while let batch = await link.outbound.next() { try await writer.write(contentsOf: batch) }
           } catch {
             logger.debug("write to worker failed", metadata: ["client-id": "\(clientId)", "error": "\(error)"])
           }

@@ -10,9 +10,10 @@ import Synchronization
 final class WorkerLink: Sendable {
   let clientId: String
   let serial: UInt64
-  let outbound: AsyncStream<Agents_Message>.Continuation
+  /// Frames for the worker; the stream's writer sends whatever has queued up in one batch.
+  let outbound: BatchQueue<ChannelFrame>
 
-  init(clientId: String, serial: UInt64, outbound: AsyncStream<Agents_Message>.Continuation) {
+  init(clientId: String, serial: UInt64, outbound: BatchQueue<ChannelFrame>) {
     self.clientId = clientId
     self.serial = serial
     self.outbound = outbound
@@ -86,8 +87,7 @@ final class HostRouter: Sendable {
   // MARK: Connections
 
   /// Opens a worker channel.
-  func connect(clientId: String) throws(RPCError) -> (WorkerLink, AsyncStream<Agents_Message>) {
-    let (stream, continuation) = AsyncStream<Agents_Message>.makeStream()
+  func connect(clientId: String) throws(RPCError) -> WorkerLink {
     let link = try state.withLock { state throws(RPCError) -> WorkerLink in
       guard !state.isShuttingDown else {
         throw RPCError(code: .unavailable, message: "the host is shutting down")
@@ -97,21 +97,21 @@ final class HostRouter: Sendable {
           code: .alreadyExists,
           message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
       }
-      let link = WorkerLink(clientId: clientId, serial: state.nextSerial, outbound: continuation)
+      let link = WorkerLink(clientId: clientId, serial: state.nextSerial, outbound: BatchQueue())
       state.nextSerial += 1
       state.channels[clientId] = link
       return link
     }
     logger.info("worker connected", metadata: ["client-id": "\(clientId)"])
     notifyWatchers()
-    return (link, stream)
+    return link
   }
 
   /// Closes a worker channel: its registrations, subscriptions and placements go away, RPCs
   /// waiting on it are answered with an error, and RPCs it made are forgotten.
   func disconnect(_ link: WorkerLink) {
     let clientId = link.clientId
-    let (failed, removedTypes, removedSubscriptions) = state.withLock { state -> ([(WorkerLink, Agents_Message)], [AgentType], Int) in
+    let (failed, removedTypes, removedSubscriptions) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [AgentType], Int) in
       guard state.channels[clientId] === link else { return ([], [], 0) }
       state.channels[clientId] = nil
       let types = state.typesByClient.removeValue(forKey: clientId) ?? []
@@ -124,7 +124,7 @@ final class HostRouter: Sendable {
         state.placements[id] = nil
       }
       let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
-      var failed: [(WorkerLink, Agents_Message)] = []
+      var failed: [(WorkerLink, ChannelFrame)] = []
       for (id, rpc) in state.pending where rpc.callee == clientId || rpc.caller == clientId {
         state.pending[id] = nil
         guard rpc.callee == clientId, let caller = state.channels[rpc.caller] else { continue }
@@ -216,15 +216,15 @@ final class HostRouter: Sendable {
   // MARK: Routing
 
   /// Routes one frame from a worker's channel.
-  func route(_ message: Agents_Message, from link: WorkerLink) {
-    switch message.message {
+  func route(_ frame: ChannelFrame, from link: WorkerLink) {
+    switch frame {
     case .request(let request):
       routeRequest(request, from: link)
     case .response(let response):
       routeResponse(response, from: link)
-    case .cloudEvent(let event):
+    case .event(let event):
       routeEvent(event, from: link)
-    case nil:
+    case .empty:
       logger.warning("message with no case set ignored", metadata: ["client-id": "\(link.clientId)"])
     }
   }
@@ -232,7 +232,7 @@ final class HostRouter: Sendable {
   private func routeRequest(_ request: Agents_RpcRequest, from link: WorkerLink) {
     func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
       logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestID)", "error": "\(text)"])
-      _ = link.outbound.yield(.errorResponse(requestId: request.requestID, text, code: code))
+      link.outbound.append(.errorResponse(requestId: request.requestID, text, code: code))
     }
     guard request.hasTarget else {
       return refuse("RpcRequest '\(request.requestID)' has no target")
@@ -269,7 +269,7 @@ final class HostRouter: Sendable {
       if wasIdle { sweeperWakeup.yield() }
       var forwarded = request
       forwarded.requestID = hostId
-      if case .terminated = callee.outbound.yield(.with { $0.request = forwarded }) {
+      if !callee.outbound.append(.request(forwarded)) {
         // The callee is going away; its disconnect answers the caller.
         logger.debug("rpc forwarded to a closing worker", metadata: ["client-id": "\(callee.clientId)"])
       }
@@ -291,10 +291,10 @@ final class HostRouter: Sendable {
     }
     var forwarded = response
     forwarded.requestID = callerRequestId
-    _ = callerLink.outbound.yield(.with { $0.response = forwarded })
+    callerLink.outbound.append(.response(forwarded))
   }
 
-  private func routeEvent(_ event: Io_Cloudevents_V1_CloudEvent, from link: WorkerLink) {
+  private func routeEvent(_ event: RawCloudEvent, from link: WorkerLink) {
     let topic: TopicId
     do {
       topic = try TopicId(type: event.type, source: event.source)
@@ -327,9 +327,9 @@ final class HostRouter: Sendable {
     for (worker, hint) in copies {
       var copy = event
       if let hint {
-        copy.attributes[CloudEventAttribute.recipientTypes] = .with { $0.ceString = hint.map(\.name).joined(separator: ",") }
+        copy.appendStringAttribute(CloudEventAttribute.recipientTypes, hint.map(\.name).joined(separator: ","))
       }
-      _ = worker.outbound.yield(.with { $0.cloudEvent = copy })
+      worker.outbound.append(.event(copy))
     }
   }
 
@@ -410,8 +410,8 @@ final class HostRouter: Sendable {
 
   private func expireDeadlines(now: ContinuousClock.Instant) {
     let timeout = rpcTimeout
-    let expired = state.withLock { state -> [(WorkerLink, Agents_Message)] in
-      var expired: [(WorkerLink, Agents_Message)] = []
+    let expired = state.withLock { state -> [(WorkerLink, ChannelFrame)] in
+      var expired: [(WorkerLink, ChannelFrame)] = []
       while state.deadlineHead < state.deadlineQueue.count, state.deadlineQueue[state.deadlineHead].deadline <= now {
         let id = state.deadlineQueue[state.deadlineHead].id
         state.deadlineHead += 1
@@ -429,10 +429,10 @@ final class HostRouter: Sendable {
 
   /// Refuses new work, answers every pending RPC with an error, and closes every stream.
   func shutdown() {
-    let (failed, channels, controls) = state.withLock { state -> ([(WorkerLink, Agents_Message)], [WorkerLink], [ControlLink]) in
+    let (failed, channels, controls) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink]) in
       guard !state.isShuttingDown else { return ([], [], []) }
       state.isShuttingDown = true
-      let failed = state.pending.values.compactMap { rpc -> (WorkerLink, Agents_Message)? in
+      let failed = state.pending.values.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.channels[rpc.caller].map {
           ($0, .errorResponse(requestId: rpc.callerRequestId, "the host is shutting down; agent \(rpc.target) did not respond"))
         }
@@ -446,8 +446,8 @@ final class HostRouter: Sendable {
     sweeperWakeup.finish()
   }
 
-  private func deliver(_ messages: [(WorkerLink, Agents_Message)]) {
-    for (link, message) in messages { _ = link.outbound.yield(message) }
+  private func deliver(_ messages: [(WorkerLink, ChannelFrame)]) {
+    for (link, message) in messages { link.outbound.append(message) }
   }
 
   // MARK: Introspection (for tests and metrics)
@@ -523,11 +523,11 @@ extension HostRouter.State {
   }
 }
 
-extension Agents_Message {
+extension ChannelFrame {
   static func errorResponse(
     requestId: String, _ text: String, code: AgentRuntimeError.Code = .unavailable
-  ) -> Agents_Message {
-    .with { $0.response = Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError(code: code, message: text)) }
+  ) -> ChannelFrame {
+    .response(Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError(code: code, message: text)))
   }
 }
 

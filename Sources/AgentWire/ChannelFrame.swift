@@ -1,0 +1,203 @@
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+
+/// One `agents.Message` on an `OpenChannel` stream, as a router sees it: RPC frames decoded,
+/// CloudEvents kept as the bytes they arrived in with only their routing fields read.
+///
+/// A host forwards events without decoding or re-encoding their attributes and data, which is most
+/// of the cost of a publish. The bytes on the wire are exactly `agents.Message`.
+package enum ChannelFrame: Sendable {
+  case request(Agents_RpcRequest)
+  case response(Agents_RpcResponse)
+  case event(RawCloudEvent)
+  /// A `Message` with no case set.
+  case empty
+}
+
+/// A serialized `io.cloudevents.v1.CloudEvent` with its id, source and type read out.
+package struct RawCloudEvent: Sendable {
+  /// The event exactly as received.
+  package var bytes: [UInt8]
+  package var id: String
+  package var source: String
+  package var type: String
+  /// Extra attributes appended when forwarding (protobuf merges repeated map entries).
+  package var appended: [UInt8] = []
+
+  /// Reads `bytes` as a CloudEvent, checking the wire format of every field.
+  package init(bytes: [UInt8]) throws {
+    self.bytes = bytes
+    var id = ""
+    var source = ""
+    var type = ""
+    try bytes.withUnsafeBytes { buffer in
+      var reader = ProtoReader(buffer)
+      while !reader.isAtEnd {
+        let (field, wireType) = try reader.readTag()
+        switch (field, wireType) {
+        case (1, 2): id = try reader.readString()
+        case (2, 2): source = try reader.readString()
+        case (4, 2): type = try reader.readString()
+        default: try reader.skip(wireType: wireType)
+        }
+      }
+    }
+    self.id = id
+    self.source = source
+    self.type = type
+  }
+
+  /// Adds a `ce_string` attribute to the forwarded event.
+  package mutating func appendStringAttribute(_ key: String, _ value: String) {
+    var attributeValue = ProtoWriter()
+    attributeValue.writeBytes(field: 3, Array(value.utf8))  // ce_string
+    var entry = ProtoWriter()
+    entry.writeBytes(field: 1, Array(key.utf8))
+    entry.writeBytes(field: 2, attributeValue.bytes)
+    var attributes = ProtoWriter()
+    attributes.writeBytes(field: 5, entry.bytes)  // CloudEvent.attributes
+    appended += attributes.bytes
+  }
+
+  /// The event as a generated message (decodes everything; for tests and slow paths).
+  package func decoded() throws -> Io_Cloudevents_V1_CloudEvent {
+    try Io_Cloudevents_V1_CloudEvent(serializedBytes: bytes + appended)
+  }
+}
+
+/// Reads and writes `agents.Message` frames as ``ChannelFrame``s.
+package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDeserializer {
+  package init() {}
+
+  package func serialize<Bytes: GRPCContiguousBytes>(_ frame: ChannelFrame) throws -> Bytes {
+    switch frame {
+    case .request(let request):
+      return Bytes(try Agents_Message.with { $0.request = request }.serializedBytes() as [UInt8])
+    case .response(let response):
+      return Bytes(try Agents_Message.with { $0.response = response }.serializedBytes() as [UInt8])
+    case .empty:
+      return Bytes([])
+    case .event(let event):
+      var writer = ProtoWriter()
+      writer.writeTag(field: 3, wireType: 2)
+      writer.writeVarint(UInt64(event.bytes.count + event.appended.count))
+      writer.bytes.reserveCapacity(writer.bytes.count + event.bytes.count + event.appended.count)
+      writer.bytes += event.bytes
+      writer.bytes += event.appended
+      return Bytes(writer.bytes)
+    }
+  }
+
+  package func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ChannelFrame {
+    try serializedMessageBytes.withUnsafeBytes { buffer in
+      var reader = ProtoReader(buffer)
+      var frame = ChannelFrame.empty
+      while !reader.isAtEnd {
+        let (field, wireType) = try reader.readTag()
+        switch (field, wireType) {
+        case (1, 2):
+          frame = .request(try Agents_RpcRequest(serializedBytes: Array(try reader.readLengthDelimited())))
+        case (2, 2):
+          frame = .response(try Agents_RpcResponse(serializedBytes: Array(try reader.readLengthDelimited())))
+        case (3, 2):
+          frame = .event(try RawCloudEvent(bytes: Array(try reader.readLengthDelimited())))
+        default:
+          try reader.skip(wireType: wireType)
+        }
+      }
+      return frame
+    }
+  }
+}
+
+/// Malformed protobuf bytes.
+package struct ProtoWireError: Error, CustomStringConvertible {
+  package var description: String
+}
+
+/// A minimal protobuf wire reader over a buffer.
+struct ProtoReader {
+  private let buffer: UnsafeRawBufferPointer
+  private var offset = 0
+
+  init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+  var isAtEnd: Bool { offset >= buffer.count }
+
+  mutating func readVarint() throws -> UInt64 {
+    var result: UInt64 = 0
+    var shift: UInt64 = 0
+    while true {
+      guard offset < buffer.count else { throw ProtoWireError(description: "truncated varint") }
+      let byte = buffer[offset]
+      offset += 1
+      if shift == 63, byte > 1 { throw ProtoWireError(description: "varint overflows 64 bits") }
+      result |= UInt64(byte & 0x7f) << shift
+      if byte & 0x80 == 0 { return result }
+      shift += 7
+    }
+  }
+
+  mutating func readTag() throws -> (field: UInt64, wireType: UInt64) {
+    let key = try readVarint()
+    let field = key >> 3
+    guard field > 0, field <= 0x1fff_ffff else { throw ProtoWireError(description: "invalid field number \(field)") }
+    return (field, key & 7)
+  }
+
+  mutating func readLengthDelimited() throws -> UnsafeRawBufferPointer.SubSequence {
+    let length = try readVarint()
+    guard length <= UInt64(buffer.count - offset) else { throw ProtoWireError(description: "truncated length-delimited field") }
+    let slice = buffer[offset..<(offset + Int(length))]
+    offset += Int(length)
+    return slice
+  }
+
+  mutating func readString() throws -> String {
+    let slice = try readLengthDelimited()
+    guard let string = String(validating: slice, as: UTF8.self) else {
+      throw ProtoWireError(description: "a string field is not valid UTF-8")
+    }
+    return string
+  }
+
+  mutating func skip(wireType: UInt64) throws {
+    switch wireType {
+    case 0: _ = try readVarint()
+    case 1: try advance(8)
+    case 2: _ = try readLengthDelimited()
+    case 5: try advance(4)
+    default: throw ProtoWireError(description: "unsupported wire type \(wireType)")
+    }
+  }
+
+  private mutating func advance(_ count: Int) throws {
+    guard count <= buffer.count - offset else { throw ProtoWireError(description: "truncated fixed-width field") }
+    offset += count
+  }
+}
+
+/// A minimal protobuf wire writer.
+struct ProtoWriter {
+  var bytes: [UInt8] = []
+
+  mutating func writeVarint(_ value: UInt64) {
+    var value = value
+    while value >= 0x80 {
+      bytes.append(UInt8(value & 0x7f) | 0x80)
+      value >>= 7
+    }
+    bytes.append(UInt8(value))
+  }
+
+  mutating func writeTag(field: UInt64, wireType: UInt64) {
+    writeVarint(field << 3 | wireType)
+  }
+
+  mutating func writeBytes(field: UInt64, _ value: [UInt8]) {
+    writeTag(field: field, wireType: 2)
+    writeVarint(UInt64(value.count))
+    bytes += value
+  }
+}

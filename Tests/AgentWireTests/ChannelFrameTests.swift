@@ -1,0 +1,81 @@
+import AgentCore
+@testable import AgentWire
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+import Testing
+
+@Suite("Channel frames (the host's pass-through codec)")
+struct ChannelFrameTests {
+  let codec = ChannelFrameCodec()
+
+  func event() throws -> Io_Cloudevents_V1_CloudEvent {
+    var event = try Io_Cloudevents_V1_CloudEvent(PublishedEvent(
+      topic: try TopicId(type: "news.ü", source: "room/1"), sender: try AgentId(type: "a", key: "b"), messageId: "m-1",
+      payload: SerializedPayload(typeName: "T", contentType: ContentType.json, data: Data(#"{"x":1}"#.utf8))))
+    event.attributes["n"] = .with { $0.ceInteger = -5 }
+    return event
+  }
+
+  @Test("an event frame keeps the bytes, reads id/source/type, and re-encodes to the same message")
+  func eventRoundTrip() throws {
+    let message = Agents_Message.with { $0.cloudEvent = try! event() }
+    let bytes: [UInt8] = try message.serializedBytes()
+    guard case .event(let raw) = try codec.deserialize(bytes) else {
+      Issue.record("not an event frame")
+      return
+    }
+    #expect(raw.id == "m-1" && raw.source == "room/1" && raw.type == "news.ü")
+    let reencoded: [UInt8] = try codec.serialize(.event(raw))
+    #expect(reencoded == bytes)
+    #expect(try Agents_Message(serializedBytes: reencoded) == message)
+  }
+
+  @Test("an appended attribute decodes as a ce_string map entry, the rest unchanged")
+  func appendedAttribute() throws {
+    let original = try event()
+    var raw = try RawCloudEvent(bytes: try original.serializedBytes())
+    raw.appendStringAttribute("agrecipienttypes", "a,b")
+    let decoded = try Agents_Message(serializedBytes: try codec.serialize(.event(raw)) as [UInt8]).cloudEvent
+    var expected = original
+    expected.attributes["agrecipienttypes"] = .with { $0.ceString = "a,b" }
+    #expect(decoded == expected)
+  }
+
+  @Test("request, response and empty frames round-trip through the generated coding")
+  func rpcFrames() throws {
+    let request = Agents_RpcRequest.with { $0.requestID = "1"; $0.target = .with { $0.type = "t"; $0.key = "k" } }
+    let response = Agents_RpcResponse.with { $0.requestID = "1"; $0.error = "e" }
+    for message in [Agents_Message.with { $0.request = request }, .with { $0.response = response }, Agents_Message()] {
+      let bytes: [UInt8] = try message.serializedBytes()
+      let frame = try codec.deserialize(bytes)
+      #expect(try Agents_Message(serializedBytes: try codec.serialize(frame) as [UInt8]) == message)
+    }
+  }
+
+  @Test(
+    "malformed frames are errors, not crashes",
+    arguments: [
+      [0x1A, 0x05, 0x0A],  // event length past the end
+      [0x1A, 0x02, 0x0A, 0x05],  // id length past the end of the event
+      [0x1A, 0x03, 0x0A, 0x01, 0xFF],  // id is not UTF-8
+      [0x1A, 0x01, 0x0B],  // wire type 3 (groups) inside the event
+      [0x80],  // truncated tag varint
+      [0x0A, 0x02, 0xFF, 0xFF],  // a request that is not an RpcRequest
+      [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint over 64 bits
+      [0x00],  // field number 0
+    ] as [[UInt8]]
+  )
+  func malformed(bytes: [UInt8]) {
+    #expect(throws: (any Error).self) { try codec.deserialize(bytes) }
+  }
+
+  @Test("random bytes never crash the decoder")
+  func randomBytes() {
+    var generator = SystemRandomNumberGenerator()
+    for length in 0..<2000 {
+      let bytes = (0..<(length % 64)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      _ = try? codec.deserialize(bytes)
+    }
+  }
+}
