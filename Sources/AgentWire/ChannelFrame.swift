@@ -8,11 +8,125 @@ import SwiftProtobuf
 /// A host forwards events without decoding or re-encoding their attributes and data, which is most
 /// of the cost of a publish. The bytes on the wire are exactly `agents.Message`.
 package enum ChannelFrame: Sendable {
-  case request(Agents_RpcRequest)
-  case response(Agents_RpcResponse)
+  case request(RawRpcRequest)
+  case response(RawRpcResponse)
   case event(RawCloudEvent)
   /// A `Message` with no case set.
   case empty
+}
+
+/// A serialized `agents.RpcRequest` with its request id and target read out; the other fields stay
+/// bytes, so forwarding it means rewriting the id only.
+package struct RawRpcRequest: Sendable {
+  package var requestId: String
+  /// The target's type and key; nil when the request has no target.
+  package var target: (type: String, key: String)?
+  /// Every field but `request_id`, as received.
+  package var rest: [UInt8]
+
+  package init(bytes: some Collection<UInt8>) throws {
+    var requestId = ""
+    var target: (String, String)?
+    var rest: [UInt8] = []
+    try Array(bytes).withUnsafeBytes { buffer in
+      var reader = ProtoReader(buffer)
+      while !reader.isAtEnd {
+        let start = reader.offset
+        let (field, wireType) = try reader.readTag()
+        switch (field, wireType) {
+        case (1, 2):
+          requestId = try reader.readString()
+          continue
+        case (3, 2):
+          target = try RawRpcRequest.agentId(try reader.readLengthDelimited())
+        default:
+          try reader.skip(wireType: wireType)
+        }
+        rest += buffer[start..<reader.offset]
+      }
+    }
+    self.requestId = requestId
+    self.target = target
+    self.rest = rest
+  }
+
+  package init(_ request: Agents_RpcRequest) {
+    // Serializing a generated message cannot fail, and its bytes always parse.
+    try! self.init(bytes: try! request.serializedBytes() as [UInt8])
+  }
+
+  package func decoded() throws -> Agents_RpcRequest {
+    try Agents_RpcRequest(serializedBytes: serialized())
+  }
+
+  package func serialized() -> [UInt8] {
+    var writer = ProtoWriter()
+    if !requestId.isEmpty { writer.writeBytes(field: 1, Array(requestId.utf8)) }
+    writer.bytes += rest
+    return writer.bytes
+  }
+
+  private static func agentId(_ bytes: UnsafeRawBufferPointer.SubSequence) throws -> (String, String) {
+    var type = ""
+    var key = ""
+    var reader = ProtoReader(UnsafeRawBufferPointer(rebasing: bytes))
+    while !reader.isAtEnd {
+      let (field, wireType) = try reader.readTag()
+      switch (field, wireType) {
+      case (1, 2): type = try reader.readString()
+      case (2, 2): key = try reader.readString()
+      default: try reader.skip(wireType: wireType)
+      }
+    }
+    return (type, key)
+  }
+}
+
+/// A serialized `agents.RpcResponse` with its request id read out.
+package struct RawRpcResponse: Sendable {
+  package var requestId: String
+  /// Every field but `request_id`, as received.
+  package var rest: [UInt8]
+
+  package init(requestId: String, rest: [UInt8]) {
+    self.requestId = requestId
+    self.rest = rest
+  }
+
+  package init(bytes: some Collection<UInt8>) throws {
+    var requestId = ""
+    var rest: [UInt8] = []
+    try Array(bytes).withUnsafeBytes { buffer in
+      var reader = ProtoReader(buffer)
+      while !reader.isAtEnd {
+        let start = reader.offset
+        let (field, wireType) = try reader.readTag()
+        if field == 1, wireType == 2 {
+          requestId = try reader.readString()
+          continue
+        }
+        try reader.skip(wireType: wireType)
+        rest += buffer[start..<reader.offset]
+      }
+    }
+    self.requestId = requestId
+    self.rest = rest
+  }
+
+  package init(_ response: Agents_RpcResponse) {
+    try! self.init(bytes: try! response.serializedBytes() as [UInt8])
+  }
+
+  package func decoded() throws -> Agents_RpcResponse {
+    try Agents_RpcResponse(serializedBytes: serialized())
+  }
+
+  package func serialized() -> [UInt8] {
+    var writer = ProtoWriter()
+    if !requestId.isEmpty { writer.writeBytes(field: 1, Array(requestId.utf8)) }
+    writer.bytes += rest
+    return writer.bytes
+  }
 }
 
 /// A serialized `io.cloudevents.v1.CloudEvent` with its id, source and type read out.
@@ -73,9 +187,13 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
   package func serialize<Bytes: GRPCContiguousBytes>(_ frame: ChannelFrame) throws -> Bytes {
     switch frame {
     case .request(let request):
-      return Bytes(try Agents_Message.with { $0.request = request }.serializedBytes() as [UInt8])
+      var writer = ProtoWriter()
+      writer.writeBytes(field: 1, request.serialized())
+      return Bytes(writer.bytes)
     case .response(let response):
-      return Bytes(try Agents_Message.with { $0.response = response }.serializedBytes() as [UInt8])
+      var writer = ProtoWriter()
+      writer.writeBytes(field: 2, response.serialized())
+      return Bytes(writer.bytes)
     case .empty:
       return Bytes([])
     case .event(let event):
@@ -97,9 +215,9 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
         let (field, wireType) = try reader.readTag()
         switch (field, wireType) {
         case (1, 2):
-          frame = .request(try Agents_RpcRequest(serializedBytes: Array(try reader.readLengthDelimited())))
+          frame = .request(try RawRpcRequest(bytes: try reader.readLengthDelimited()))
         case (2, 2):
-          frame = .response(try Agents_RpcResponse(serializedBytes: Array(try reader.readLengthDelimited())))
+          frame = .response(try RawRpcResponse(bytes: try reader.readLengthDelimited()))
         case (3, 2):
           frame = .event(try RawCloudEvent(bytes: Array(try reader.readLengthDelimited())))
         default:
@@ -119,7 +237,7 @@ package struct ProtoWireError: Error, CustomStringConvertible {
 /// A minimal protobuf wire reader over a buffer.
 struct ProtoReader {
   private let buffer: UnsafeRawBufferPointer
-  private var offset = 0
+  private(set) var offset = 0
 
   init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 

@@ -10,7 +10,7 @@ import Synchronization
 /// back to it through the host, and it answers.
 func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<ChannelFrame>.Iterator) async throws {
   let id = "barrier-\(UUID().uuidString)"
-  channel.send(.request(.with {
+  channel.send(.request(RawRpcRequest(.with {
     $0.requestID = id
     $0.target = .with {
       $0.type = type
@@ -21,16 +21,14 @@ func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<
       $0.dataContentType = "application/json"
       $0.data = Data("{}".utf8)
     }
-  }))
+  })))
   while let frame = await iterator.next() {
     switch frame {
     case .request(let request):
-      channel.send(.response(.with {
-        $0.requestID = request.requestID
-        $0.payload = request.payload
-      }))
-    case .response(let response) where response.requestID == id:
-      guard response.error.isEmpty else { throw BenchError(description: "barrier failed: \(response.error)") }
+      channel.send(.response(RawRpcResponse(requestId: request.requestId, rest: echoPayload)))
+    case .response(let response) where response.requestId == id:
+      let decoded = try response.decoded()
+      guard decoded.error.isEmpty else { throw BenchError(description: "barrier failed: \(decoded.error)") }
       return
     default:
       continue
@@ -38,6 +36,9 @@ func barrier(_ channel: BenchChannel, type: String, iterator: inout AsyncStream<
   }
   throw BenchError(description: "channel closed during barrier")
 }
+
+/// The payload field (number 2) of an echo response, encoded once.
+let echoPayload: [UInt8] = try! Agents_RpcResponse.with { $0.payload = payload(0) }.serializedBytes()
 
 /// A small JSON message like an agent chat message (~100 bytes of payload).
 func payload(_ index: Int) -> Agents_Payload {
@@ -162,10 +163,7 @@ func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async t
           readyContinuation.finish()
           while let frame = await inbound.next() {
             guard case .request(let request) = frame else { continue }
-            echo.send(.response(.with {
-              $0.requestID = request.requestID
-              $0.payload = request.payload
-            }))
+            echo.send(.response(RawRpcResponse(requestId: request.requestId, rest: echoPayload)))
           }
         }
         defer { group.cancelAll() }
@@ -206,22 +204,23 @@ private func callSequentially(
     var latencies: [UInt64] = []
     latencies.reserveCapacity(calls)
     var errors = 0
+    var request = RawRpcRequest(.with {
+      $0.target = .with {
+        $0.type = "bench_echo"
+        $0.key = "k\(caller)"
+      }
+      $0.payload = payload(caller)
+    })
     for call in 0..<calls {
       // Unique across callers: AutoGen's host mixes up equal ids (its issue #7016).
       let id = "\(caller)-\(call)"
+      request.requestId = id
       let started = now()
-      channel.send(.request(.with {
-        $0.requestID = id
-        $0.target = .with {
-          $0.type = "bench_echo"
-          $0.key = "k\(caller)"
-        }
-        $0.payload = payload(call)
-      }))
+      channel.send(.request(request))
       var answered = false
       while let frame = await inbound.next() {
-        guard case .response(let response) = frame, response.requestID == id else { continue }
-        if !response.error.isEmpty { errors += 1 }
+        guard case .response(let response) = frame, response.requestId == id else { continue }
+        if response.rest != echoPayload, (try? response.decoded().error.isEmpty) != true { errors += 1 }
         answered = true
         break
       }

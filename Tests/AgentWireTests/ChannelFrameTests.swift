@@ -53,6 +53,41 @@ struct ChannelFrameTests {
     }
   }
 
+  @Test("an RPC request's id can be rewritten without touching its other fields")
+  func rewriteRequestId() throws {
+    let request = Agents_RpcRequest.with {
+      $0.requestID = "caller-1"
+      $0.source = .with { $0.type = "s"; $0.key = "sk" }
+      $0.target = .with { $0.type = "svc"; $0.key = "k/ü" }
+      $0.method = "m"
+      $0.payload = .with { $0.dataType = "T"; $0.dataContentType = "application/json"; $0.data = Data("{}".utf8) }
+      $0.metadata = ["agtimeoutms": "500", "x": "y"]
+    }
+    var raw = RawRpcRequest(request)
+    #expect(raw.requestId == "caller-1")
+    #expect(raw.target?.type == "svc" && raw.target?.key == "k/ü")
+    raw.requestId = "h42"
+    var expected = request
+    expected.requestID = "h42"
+    #expect(try raw.decoded() == expected)
+    #expect(RawRpcRequest(Agents_RpcRequest.with { $0.requestID = "x" }).target == nil)
+  }
+
+  @Test("an RPC response's id can be rewritten without touching its other fields")
+  func rewriteResponseId() throws {
+    let response = Agents_RpcResponse.with {
+      $0.requestID = "h42"
+      $0.error = "boom"
+      $0.metadata = ["agerrorcode": "handler-failed"]
+    }
+    var raw = RawRpcResponse(response)
+    #expect(raw.requestId == "h42")
+    raw.requestId = "caller-1"
+    var expected = response
+    expected.requestID = "caller-1"
+    #expect(try raw.decoded() == expected)
+  }
+
   @Test(
     "malformed frames are errors, not crashes",
     arguments: [
@@ -61,7 +96,8 @@ struct ChannelFrameTests {
       [0x1A, 0x03, 0x0A, 0x01, 0xFF],  // id is not UTF-8
       [0x1A, 0x01, 0x0B],  // wire type 3 (groups) inside the event
       [0x80],  // truncated tag varint
-      [0x0A, 0x02, 0xFF, 0xFF],  // a request that is not an RpcRequest
+      [0x0A, 0x02, 0xFF, 0xFF],  // a request whose bytes are not protobuf
+      [0x0A, 0x04, 0x1A, 0x02, 0x0A, 0x05],  // a request whose target is truncated
       [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint over 64 bits
       [0x00],  // field number 0
     ] as [[UInt8]]

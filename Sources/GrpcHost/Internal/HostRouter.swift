@@ -229,19 +229,19 @@ final class HostRouter: Sendable {
     }
   }
 
-  private func routeRequest(_ request: Agents_RpcRequest, from link: WorkerLink) {
+  private func routeRequest(_ request: RawRpcRequest, from link: WorkerLink) {
     func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
-      logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestID)", "error": "\(text)"])
-      link.outbound.append(.errorResponse(requestId: request.requestID, text, code: code))
+      logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestId)", "error": "\(text)"])
+      link.outbound.append(.errorResponse(requestId: request.requestId, text, code: code))
     }
-    guard request.hasTarget else {
-      return refuse("RpcRequest '\(request.requestID)' has no target")
+    guard let wireTarget = request.target else {
+      return refuse("RpcRequest '\(request.requestId)' has no target")
     }
     let target: AgentId
     do {
-      target = try AgentId(wire: request.target)
+      target = try AgentId(type: wireTarget.type, key: wireTarget.key)
     } catch {
-      return refuse("RpcRequest '\(request.requestID)' has an invalid target: \(error.message)")
+      return refuse("RpcRequest '\(request.requestId)' has an invalid target: \(error.message)")
     }
     let timeout = rpcTimeout
     let outcome = state.withLock { state -> Result<(WorkerLink, String, Bool), AgentRuntimeError> in
@@ -256,7 +256,7 @@ final class HostRouter: Sendable {
       state.nextRequestId += 1
       let deadline = ContinuousClock.now.advanced(by: timeout)
       state.pending[hostId] = PendingRPC(
-        caller: link.clientId, callerRequestId: request.requestID, callee: callee.clientId,
+        caller: link.clientId, callerRequestId: request.requestId, callee: callee.clientId,
         target: target, deadline: deadline)
       let wasIdle = state.deadlineHead == state.deadlineQueue.count
       state.deadlineQueue.append((hostId, deadline))
@@ -268,7 +268,7 @@ final class HostRouter: Sendable {
     case .success(let (callee, hostId, wasIdle)):
       if wasIdle { sweeperWakeup.yield() }
       var forwarded = request
-      forwarded.requestID = hostId
+      forwarded.requestId = hostId
       if !callee.outbound.append(.request(forwarded)) {
         // The callee is going away; its disconnect answers the caller.
         logger.debug("rpc forwarded to a closing worker", metadata: ["client-id": "\(callee.clientId)"])
@@ -276,21 +276,21 @@ final class HostRouter: Sendable {
     }
   }
 
-  private func routeResponse(_ response: Agents_RpcResponse, from link: WorkerLink) {
+  private func routeResponse(_ response: RawRpcResponse, from link: WorkerLink) {
     let caller = state.withLock { state -> (WorkerLink, String)? in
-      guard let rpc = state.pending[response.requestID], rpc.callee == link.clientId else { return nil }
-      state.pending[response.requestID] = nil
+      guard let rpc = state.pending[response.requestId], rpc.callee == link.clientId else { return nil }
+      state.pending[response.requestId] = nil
       guard let caller = state.channels[rpc.caller] else { return nil }
       return (caller, rpc.callerRequestId)
     }
     guard let (callerLink, callerRequestId) = caller else {
       logger.warning(
         "response for an unknown request id dropped",
-        metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestID)"])
+        metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
       return
     }
     var forwarded = response
-    forwarded.requestID = callerRequestId
+    forwarded.requestId = callerRequestId
     callerLink.outbound.append(.response(forwarded))
   }
 
@@ -527,7 +527,7 @@ extension ChannelFrame {
   static func errorResponse(
     requestId: String, _ text: String, code: AgentRuntimeError.Code = .unavailable
   ) -> ChannelFrame {
-    .response(Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError(code: code, message: text)))
+    .response(RawRpcResponse(Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError(code: code, message: text))))
   }
 }
 
