@@ -45,6 +45,9 @@ public final class AgentHost: Service, Sendable {
     /// stream's queued frames as one batch, so coalescing mostly adds latency to request/response
     /// traffic. Default off.
     public var flushCoalescing: Bool
+    /// When set, every call must carry `authorization: Bearer <token>`; others fail with
+    /// UNAUTHENTICATED.
+    public var authToken: String?
 
     /// Creates a configuration.
     public init(
@@ -52,8 +55,10 @@ public final class AgentHost: Service, Sendable {
       rpcTimeout: Duration = .seconds(60),
       maxMessageSize: Int = 4 * 1024 * 1024,
       maxConcurrentStreamsPerConnection: Int = 16_384,
-      flushCoalescing: Bool = false
+      flushCoalescing: Bool = false,
+      authToken: String? = nil
     ) {
+      self.authToken = authToken
       self.address = address
       self.rpcTimeout = rpcTimeout
       self.maxMessageSize = maxMessageSize
@@ -97,7 +102,8 @@ public final class AgentHost: Service, Sendable {
     )
     let server = GRPCServer(
       transport: transport,
-      services: [AgentRpcService(router: router, logger: logger)]
+      services: [AgentRpcService(router: router, logger: logger)],
+      interceptors: configuration.authToken.map { [BearerTokenInterceptor(token: $0)] } ?? []
     )
     self.server.withLock { $0 = server }
     do {

@@ -60,6 +60,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     /// After shutdown closes this worker's side of the channel, how long to wait for the host to
     /// close its side before dropping the connection. (AutoGen's host never does.) Default 2 s.
     public var closeTimeout: Duration = .seconds(2)
+    /// Sent as `authorization: Bearer <token>` on every call, for a host that requires it.
+    public var authToken: String?
 
     /// Creates a configuration.
     public init(
@@ -79,8 +81,13 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   struct Connection: Sendable {
     var clientId: String
     var rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
+    var authToken: String?
 
-    var metadata: Metadata { ["client-id": .string(clientId)] }
+    var metadata: Metadata {
+      var metadata: Metadata = ["client-id": .string(clientId)]
+      if let authToken { metadata.addString("Bearer \(authToken)", forKey: "authorization") }
+      return metadata
+    }
   }
 
   private struct Pending {
@@ -130,7 +137,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       transportSecurity: .plaintext
     )
     let client = GRPCClient(transport: transport)
-    let connection = Connection(clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client))
+    let connection = Connection(
+      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken)
     logger.info("connecting", metadata: ["host": "\(configuration.host)", "client-id": "\(connection.clientId)"])
 
     enum Exit: Sendable {
@@ -185,9 +193,16 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
             group.cancelAll()
           case .channelClosed(let error):
             if !agents.isShutDown {
-              lost = AgentRuntimeError(
-                code: .unavailable, message: "lost the connection to the host \(configuration.host)", cause: error)
+              if let refusal = error as? RPCError, [.unauthenticated, .permissionDenied].contains(refusal.code) {
+                lost = AgentRuntimeError(
+                  code: .unauthenticated, message: "the host \(configuration.host) refused the channel: \(refusal.message)",
+                  cause: error)
+              } else {
+                lost = AgentRuntimeError(
+                  code: .unavailable, message: "lost the connection to the host \(configuration.host)", cause: error)
+              }
               logger.error("channel closed by the host", metadata: ["error": "\(String(describing: error))"])
+              self.connection.resolve(.failure(lost!))
               agents.shutdown()
             }
             failPending(lost ?? AgentRuntimeError(code: .unavailable, message: "the worker shut down"))
@@ -342,6 +357,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       case .deadlineExceeded: code = .deadlineExceeded
       case .cancelled: code = .cancelled
       case .resourceExhausted: code = .resourceExhausted
+      case .unauthenticated, .permissionDenied: code = .unauthenticated
       default: code = .unavailable
       }
       throw AgentRuntimeError(code: code, message: "the host refused \(method): \(error.message)", cause: error)

@@ -33,6 +33,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Largest message accepted, in bytes.")
   var maxMessageSize: Int = 4 * 1024 * 1024
 
+  @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")
+  var authToken: String?
+
   @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
   var flushCoalescing = false
 
@@ -59,7 +62,8 @@ struct RuntimeHostCommand: AsyncParsableCommand {
         address: try HostAddress(parsing: address),
         rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
         maxMessageSize: maxMessageSize,
-        flushCoalescing: flushCoalescing
+        flushCoalescing: flushCoalescing,
+        authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
       ),
       logger: Logger(label: "agents.host")
     )

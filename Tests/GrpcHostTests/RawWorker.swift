@@ -46,8 +46,6 @@ final class RawWorker: Sendable {
     try await inbound.nextOrEnd(timeout: timeout)
   }
 
-  /// Messages received so far and not yet taken.
-  var unread: [Agents_Message] { inbound.drain() }
 
   /// Registers `type`; with an open channel, returns once the host routes to it.
   func register(_ type: String) async throws {
@@ -155,15 +153,6 @@ final class Inbox<Element: Sendable>: Sendable {
     waiter?.resume(returning: nil)
   }
 
-  func drain() -> [Element] {
-    state.withLock { state in
-      defer { state.buffer = [] }
-      return state.buffer
-    }
-  }
-
-  var isClosed: Bool { state.withLock { $0.closed && $0.buffer.isEmpty } }
-
   /// The next element, or nil when closed and empty.
   func nextOrEnd(timeout: Duration) async throws -> Element? {
     try await withThrowingTaskGroup(of: Element??.self) { group in
@@ -218,12 +207,14 @@ struct TimeoutError: Error {
 /// Starts a host on a free loopback port for the duration of `body`.
 func withTestHost<R: Sendable>(
   rpcTimeout: Duration = .seconds(30),
+  authToken: String? = nil,
   _ body: @Sendable (AgentHost, HostAddress) async throws -> R
 ) async throws -> R {
   var logger = Logger(label: "test.host")
   logger.logLevel = .warning
   return try await withAgentHost(
-    configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout), logger: logger
+    configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, authToken: authToken),
+    logger: logger
   ) { host in
     try await body(host, try await host.listeningAddress())
   }

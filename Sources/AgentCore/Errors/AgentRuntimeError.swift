@@ -28,6 +28,7 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
       case unavailable
       case resourceExhausted
       case unexpectedResponse
+      case unauthenticated
       case internalError
     }
 
@@ -58,6 +59,8 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
     public static let resourceExhausted = Code(.resourceExhausted)
     /// A response arrived but is not of the type the caller asked for.
     public static let unexpectedResponse = Code(.unexpectedResponse)
+    /// The host refused the credentials (or their absence).
+    public static let unauthenticated = Code(.unauthenticated)
     /// A bug or broken invariant in the runtime itself.
     public static let internalError = Code(.internalError)
 

@@ -41,11 +41,6 @@ package final class OneShot<Value: Sendable>: Sendable {
     if !registered, let result = resolvedResult { callback(result) }
   }
 
-  /// Whether a result was delivered.
-  package var isResolved: Bool {
-    state.withLock { if case .resolved = $0 { return true } else { return false } }
-  }
-
   /// Waits for the result. Throws `CancellationError` when the waiting task is cancelled.
   package func value() async throws -> Value {
     let id: Int? = state.withLock { state in
