@@ -6,7 +6,8 @@
 // - swift_echo: on an InteropMessage published to "interop.json" it publishes
 //   InteropMessage("swift got <text>", count + 1) to "interop.reply" (same source); on a
 //   StringValue published to "interop.proto" it publishes StringValue("SWIFT GOT <value>") there too.
-//   RPC: InteropQuestion -> InteropAnswer; the text "fail" makes the handler throw.
+//   RPC: InteropQuestion -> InteropAnswer; the text "fail" makes the handler throw, "hang" makes it
+//   print "hanging" and never answer.
 // - swift_driver: RPC Command -> CommandResult; runs the command (ask a Python agent, publish) so
 //   the Python side can test Swift-to-Python traffic.
 import AgentCore
@@ -77,6 +78,11 @@ actor SwiftEcho: RoutedAgent {
     }
     router.onRPC(InteropQuestion.self) { agent, question, _ in
       if question.text == "fail" { throw DeliberateFailure(text: question.text) }
+      if question.text == "hang" {
+        // Never answers: for killing this worker mid-RPC.
+        FileHandle.standardOutput.write(Data("hanging\n".utf8))
+        try await Task.sleep(for: .seconds(3600))
+      }
       return InteropAnswer(text: "swift answers \(question.text)", source: agent.id.description)
     }
   }
