@@ -32,6 +32,9 @@ echo "== interop: AutoGen's Python runtime with our host and worker (Tests/Inter
     timeout 900 "$python" -m pytest -p no:cacheprovider -q -rA
 ) || status=1
 
+echo "== fuzz: 100,000 random and mutated frames at the host (alone, so its load slows nothing else)"
+AGENTS_FUZZ=1 swift test --filter HostFuzzTests || status=1
+
 echo "== swift test"
 swift test "$@" || status=1
 exit $status

@@ -9,6 +9,7 @@ Examples/ExampleAgents, which is all it takes for JSON messages to cross languag
 """
 
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 
@@ -22,6 +23,11 @@ from autogen_core import (
     try_get_known_serializers_for_type,
 )
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+
+def say(line: str) -> None:
+    """One write per line, so lines from several processes sharing a pipe never interleave."""
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
 
 
 @dataclass
@@ -54,7 +60,7 @@ class PythonGreeter(RoutedAgent):
             return
         self._published += 1
         text = f"{self.id.type}: Hello x {self._published}"
-        print(text, flush=True)
+        say(text)
         await self.publish_message(Greeting(text), DefaultTopicId())
         if self._published == self._limit:
             self._done.set()
@@ -70,7 +76,7 @@ async def main(address: str) -> None:
         answer = await asyncio.wait_for(
             runtime.send_message(Question("What is six times seven?"), AgentId("oracle", "default")), 30
         )
-        print(f"python asked the Swift oracle: {answer.text} (confidence {answer.confidence})", flush=True)
+        say(f"python asked the Swift oracle: {answer.text} (confidence {answer.confidence})")
         await runtime.publish_message(Greeting("Hello!"), DefaultTopicId())
         await asyncio.wait_for(done.wait(), 30)
     finally:
