@@ -59,12 +59,7 @@ package struct RawRpcRequest: Sendable {
     try Agents_RpcRequest(serializedBytes: serialized())
   }
 
-  package func serialized() -> [UInt8] {
-    var writer = ProtoWriter()
-    if !requestId.isEmpty { writer.writeBytes(field: 1, Array(requestId.utf8)) }
-    writer.bytes += rest
-    return writer.bytes
-  }
+  package func serialized() -> [UInt8] { serializeWithRequestId(requestId, rest: rest) }
 
   private static func agentId(_ bytes: UnsafeRawBufferPointer.SubSequence) throws -> (String, String) {
     var type = ""
@@ -121,12 +116,7 @@ package struct RawRpcResponse: Sendable {
     try Agents_RpcResponse(serializedBytes: serialized())
   }
 
-  package func serialized() -> [UInt8] {
-    var writer = ProtoWriter()
-    if !requestId.isEmpty { writer.writeBytes(field: 1, Array(requestId.utf8)) }
-    writer.bytes += rest
-    return writer.bytes
-  }
+  package func serialized() -> [UInt8] { serializeWithRequestId(requestId, rest: rest) }
 }
 
 /// A serialized `io.cloudevents.v1.CloudEvent` with its id, source and type read out.
@@ -178,6 +168,14 @@ package struct RawCloudEvent: Sendable {
   package func decoded() throws -> Io_Cloudevents_V1_CloudEvent {
     try Io_Cloudevents_V1_CloudEvent(serializedBytes: bytes + appended)
   }
+}
+
+/// An RPC message's bytes: `request_id` (field 1, omitted when empty, as proto3 does) then the rest.
+private func serializeWithRequestId(_ requestId: String, rest: [UInt8]) -> [UInt8] {
+  var writer = ProtoWriter()
+  if !requestId.isEmpty { writer.writeBytes(field: 1, Array(requestId.utf8)) }
+  writer.bytes += rest
+  return writer.bytes
 }
 
 /// Reads and writes `agents.Message` frames as ``ChannelFrame``s.

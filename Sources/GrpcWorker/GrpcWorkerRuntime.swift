@@ -279,9 +279,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     subscriptions: [TopicFilter],
     factory: @escaping AgentFactory
   ) async throws {
-    let classSubscriptions = try subscriptions.map { filter throws(AgentRuntimeError) in
-      try Subscription(filter: filter, agentType: type)
-    }
+    let classSubscriptions = try subscriptions.subscriptions(for: type)
     try agents.register(type, factory: factory)
     var added: [Subscription] = []
     do {

@@ -85,9 +85,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     subscriptions: [TopicFilter],
     factory: @escaping AgentFactory
   ) async throws {
-    let classSubscriptions = try subscriptions.map { filter throws(AgentRuntimeError) in
-      try Subscription(filter: filter, agentType: type)
-    }
+    let classSubscriptions = try subscriptions.subscriptions(for: type)
     try agents.register(type, factory: factory)
     do {
       // Add every subscription or none, so a refusal leaves nothing half-registered.

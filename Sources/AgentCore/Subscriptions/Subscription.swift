@@ -106,3 +106,12 @@ public struct Subscription: Hashable, Sendable, CustomStringConvertible {
     "subscription \(id) (\(filter) -> agent type '\(agentType)')"
   }
 }
+
+extension Sequence<TopicFilter> {
+  /// The class-level subscriptions of `agentType`: one per filter, each with a new id.
+  package func subscriptions(for agentType: AgentType) throws(AgentRuntimeError) -> [Subscription] {
+    var subscriptions: [Subscription] = []
+    for filter in self { subscriptions.append(try Subscription(filter: filter, agentType: agentType)) }
+    return subscriptions
+  }
+}
