@@ -36,10 +36,13 @@ public actor Greeter: RoutedAgent {
     router.onEvent(Greeting.self) { agent, _, _ in
       guard agent.published < agent.limit else { return }
       agent.published += 1
-      let text = "\(agent.id.type): Hello x \(agent.published)"
+      // Captured before the await: while this handler is suspended, the next greeting may run on
+      // the actor (reentrancy) and change `published`.
+      let count = agent.published
+      let text = "\(agent.id.type): Hello x \(count)"
       agent.say(text)
       try await agent.runtime.publish(Greeting(text: text), to: .default())
-      if agent.published == agent.limit { agent.done(agent.id) }
+      if count == agent.limit { agent.done(agent.id) }
     }
   }
 }
