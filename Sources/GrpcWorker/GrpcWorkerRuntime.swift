@@ -107,6 +107,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   private let outbound: AsyncStream<Agents_Message>
   private let outboundContinuation: AsyncStream<Agents_Message>.Continuation
   private let started = Atomic<Bool>(false)
+  /// Why the channel ended, when the host ended it; calls failing afterwards report this.
+  private let channelFailure = Mutex<AgentRuntimeError?>(nil)
 
   /// Creates a worker; it connects once ``run()`` is called.
   public init(
@@ -202,6 +204,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
                   code: .unavailable, message: "lost the connection to the host \(configuration.host)", cause: error)
               }
               logger.error("channel closed by the host", metadata: ["error": "\(String(describing: error))"])
+              channelFailure.withLock { $0 = lost }
               self.connection.resolve(.failure(lost!))
               agents.shutdown()
             }
@@ -347,6 +350,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     do {
       try await call()
     } catch let error as RPCError {
+      // The channel's end explains a call cut short by it (e.g. refused credentials).
+      if let failure = channelFailure.withLock({ $0 }) { throw failure }
       let code: AgentRuntimeError.Code
       switch error.code {
       case .invalidArgument where error.message.contains("already exists"), .alreadyExists: code = .alreadyExists
