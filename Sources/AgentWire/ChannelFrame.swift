@@ -25,29 +25,11 @@ package struct RawRpcRequest: Sendable {
   package var rest: [UInt8]
 
   package init(bytes: some Collection<UInt8>) throws {
-    var requestId = ""
     var target: (String, String)?
-    var rest: [UInt8] = []
-    try Array(bytes).withUnsafeBytes { buffer in
-      var reader = ProtoReader(buffer)
-      while !reader.isAtEnd {
-        let start = reader.offset
-        let (field, wireType) = try reader.readTag()
-        switch (field, wireType) {
-        case (1, 2):
-          requestId = try reader.readString()
-          continue
-        case (3, 2):
-          target = try RawRpcRequest.agentId(try reader.readLengthDelimited())
-        default:
-          try reader.skip(wireType: wireType)
-        }
-        rest += buffer[start..<reader.offset]
-      }
+    (requestId, rest) = try splitRequestId(bytes) { field, value in
+      if field == 3 { target = try RawRpcRequest.agentId(value) }
     }
-    self.requestId = requestId
     self.target = target
-    self.rest = rest
   }
 
   package init(_ request: Agents_RpcRequest) {
@@ -89,23 +71,7 @@ package struct RawRpcResponse: Sendable {
   }
 
   package init(bytes: some Collection<UInt8>) throws {
-    var requestId = ""
-    var rest: [UInt8] = []
-    try Array(bytes).withUnsafeBytes { buffer in
-      var reader = ProtoReader(buffer)
-      while !reader.isAtEnd {
-        let start = reader.offset
-        let (field, wireType) = try reader.readTag()
-        if field == 1, wireType == 2 {
-          requestId = try reader.readString()
-          continue
-        }
-        try reader.skip(wireType: wireType)
-        rest += buffer[start..<reader.offset]
-      }
-    }
-    self.requestId = requestId
-    self.rest = rest
+    (requestId, rest) = try splitRequestId(bytes)
   }
 
   package init(_ response: Agents_RpcResponse) {
@@ -168,6 +134,34 @@ package struct RawCloudEvent: Sendable {
   package func decoded() throws -> Io_Cloudevents_V1_CloudEvent {
     try Io_Cloudevents_V1_CloudEvent(serializedBytes: bytes + appended)
   }
+}
+
+/// Reads an RPC message (`RpcRequest` or `RpcResponse`, both with `request_id` as field 1): the request
+/// id, and every other field's bytes as received. `inspect` sees each other length-delimited field.
+private func splitRequestId(
+  _ bytes: some Collection<UInt8>,
+  inspect: (_ field: UInt64, _ value: UnsafeRawBufferPointer.SubSequence) throws -> Void = { _, _ in }
+) throws -> (requestId: String, rest: [UInt8]) {
+  var requestId = ""
+  var rest: [UInt8] = []
+  try Array(bytes).withUnsafeBytes { buffer in
+    var reader = ProtoReader(buffer)
+    while !reader.isAtEnd {
+      let start = reader.offset
+      let (field, wireType) = try reader.readTag()
+      if field == 1, wireType == 2 {
+        requestId = try reader.readString()
+        continue
+      }
+      if wireType == 2 {
+        try inspect(field, try reader.readLengthDelimited())
+      } else {
+        try reader.skip(wireType: wireType)
+      }
+      rest += buffer[start..<reader.offset]
+    }
+  }
+  return (requestId, rest)
 }
 
 /// An RPC message's bytes: `request_id` (field 1, omitted when empty, as proto3 does) then the rest.

@@ -153,19 +153,11 @@ public func withAgentHost<Result: Sendable>(
   logger: Logger = Logger(label: "agents.host"),
   _ body: @Sendable (AgentHost) async throws -> Result
 ) async throws -> Result {
-  let host = AgentHost(configuration: configuration, logger: logger)
-  return try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await host.run() }
-    do {
-      _ = try await host.listeningAddress()
-      let result = try await body(host)
-      host.beginGracefulShutdown()
-      try await group.waitForAll()
-      return result
-    } catch {
-      host.beginGracefulShutdown()
-      try? await group.waitForAll()
-      throw error
-    }
-  }
+  try await withRunningService(
+    AgentHost(configuration: configuration, logger: logger),
+    run: { try await $0.run() },
+    ready: { _ = try await $0.listeningAddress() },
+    shutdown: { $0.beginGracefulShutdown() },
+    body
+  )
 }

@@ -568,21 +568,13 @@ public func withGrpcWorker<Result: Sendable>(
   logger: Logger = Logger(label: "agents.worker"),
   _ body: @Sendable (GrpcWorkerRuntime) async throws -> Result
 ) async throws -> Result {
-  let worker = GrpcWorkerRuntime(configuration: configuration, serializers: serializers, logger: logger)
-  return try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await worker.run() }
-    do {
-      _ = try await worker.clientId()
-      let result = try await body(worker)
-      worker.shutdown()
-      try await group.waitForAll()
-      return result
-    } catch {
-      worker.shutdown()
-      try? await group.waitForAll()
-      throw error
-    }
-  }
+  try await withRunningService(
+    GrpcWorkerRuntime(configuration: configuration, serializers: serializers, logger: logger),
+    run: { try await $0.run() },
+    ready: { _ = try await $0.clientId() },
+    shutdown: { $0.shutdown() },
+    body
+  )
 }
 
 extension HostAddress {

@@ -153,6 +153,8 @@ func machineDescription() -> String {
 struct HostProcess {
   var process: Process
   var address: HostAddress
+  /// Resolved with the exit status when the host process ends.
+  var exited: OneShot<Int32>
   var pid: Int32 { process.processIdentifier }
 
   static func start() async throws -> HostProcess {
@@ -162,6 +164,8 @@ struct HostProcess {
     process.arguments = ["--address", "127.0.0.1:0", "--log-level", "warning"]
     let output = Pipe()
     process.standardOutput = output
+    let exited = OneShot<Int32>()
+    process.terminationHandler = { exited.resolve(.success($0.terminationStatus)) }
     try process.run()
     let handle = output.fileHandleForReading
     let line = try await withTimeout(.seconds(30), "runtime-host start") {
@@ -181,13 +185,12 @@ struct HostProcess {
       process.terminate()
       throw BenchError(description: "runtime-host printed no address")
     }
-    return HostProcess(process: process, address: try HostAddress(parsing: String(text)))
+    return HostProcess(process: process, address: try HostAddress(parsing: String(text)), exited: exited)
   }
 
   func stop() async throws {
     kill(pid, SIGTERM)
-    try await withTimeout(.seconds(30), "runtime-host stop") {
-      while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-    }
+    let status = try await withTimeout(.seconds(30), "runtime-host stop") { try await exited.value() }
+    guard status == 0 else { throw BenchError(description: "runtime-host exited with \(status) after SIGTERM") }
   }
 }

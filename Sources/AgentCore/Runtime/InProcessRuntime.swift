@@ -186,20 +186,12 @@ public func withInProcessRuntime<Result: Sendable>(
   logger: Logger = Logger(label: "agents.in-process-runtime"),
   _ body: (InProcessRuntime) async throws -> Result
 ) async throws -> Result {
-  let runtime = InProcessRuntime(configuration: configuration, logger: logger)
-  return try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await runtime.run() }
-    do {
-      let result = try await body(runtime)
-      runtime.shutdown()
-      try await group.waitForAll()
-      return result
-    } catch {
-      runtime.shutdown()
-      try? await group.waitForAll()
-      throw error
-    }
-  }
+  try await withRunningService(
+    InProcessRuntime(configuration: configuration, logger: logger),
+    run: { try await $0.run() },
+    shutdown: { $0.shutdown() },
+    body
+  )
 }
 
 extension Duration {
