@@ -1,5 +1,5 @@
 public import AgentCore
-public import AgentWire
+import AgentWire
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -40,43 +40,22 @@ import Synchronization
 ///   agent, create agents keyed by the topic source, and honour the host's placement hint.
 /// - Messages to one agent start in arrival order (see ``Agent``); different agents run
 ///   concurrently.
+/// - Payloads over ``Configuration/maxMessageSize`` are refused locally with
+///   ``AgentRuntimeError/Code/resourceExhausted``.
+///
+/// Connection loss (see ``Configuration/reconnect``): the worker reconnects with jittered,
+/// bounded backoff, under a new client id, registers its agent types and subscriptions again, then
+/// sends the publishes it buffered meanwhile (at most ``Configuration/maxBufferedPublishes``; past
+/// that `publish` throws). A `send` made while disconnected waits for the connection within its
+/// deadline; a send whose request was already on the lost connection fails with
+/// ``AgentRuntimeError/Code/unavailable``, since its answer cannot arrive. The wire protocol has no
+/// acknowledgements, so a publish the transport had already accepted when the connection broke may
+/// be lost; what was buffered, or not yet written, is sent exactly once.
 ///
 /// Lifecycle: ``run()`` connects and serves until graceful shutdown (or ``shutdown()``), lets
-/// in-flight handlers finish, closes the channel and returns. If the host goes away, `run()` throws
-/// ``AgentRuntimeError/Code/unavailable`` and pending sends fail.
+/// in-flight handlers finish, closes the channel and returns. It throws when the host refuses the
+/// worker's credentials, or when the connection is lost and reconnecting is off or has given up.
 public final class GrpcWorkerRuntime: AgentRuntime, Service {
-  /// Worker settings.
-  public struct Configuration: Sendable {
-    /// The host to connect to.
-    public var host: HostAddress
-    /// How long a send waits for its response when the call gives no timeout; also the bound on
-    /// registration calls. Default 60 s.
-    public var defaultRPCTimeout: Duration
-    /// How long to wait for the host to acknowledge the channel before registering anyway.
-    /// `runtime-host` acknowledges at once; AutoGen's host only with its first message.
-    public var channelReadyTimeout: Duration
-    /// How long handlers still running at shutdown may take before they are cancelled. Default 10 s.
-    public var shutdownGracePeriod: Duration
-    /// After shutdown closes this worker's side of the channel, how long to wait for the host to
-    /// close its side before dropping the connection. (AutoGen's host never does.) Default 2 s.
-    public var closeTimeout: Duration = .seconds(2)
-    /// Sent as `authorization: Bearer <token>` on every call, for a host that requires it.
-    public var authToken: String?
-
-    /// Creates a configuration.
-    public init(
-      host: HostAddress,
-      defaultRPCTimeout: Duration = .seconds(60),
-      channelReadyTimeout: Duration = .seconds(1),
-      shutdownGracePeriod: Duration = .seconds(10)
-    ) {
-      self.host = host
-      self.defaultRPCTimeout = defaultRPCTimeout
-      self.channelReadyTimeout = channelReadyTimeout
-      self.shutdownGracePeriod = shutdownGracePeriod
-    }
-  }
-
   /// What the worker needs of its live connection for unary calls.
   struct Connection: Sendable {
     var clientId: String
@@ -90,25 +69,46 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     }
   }
 
-  private struct Pending {
+  struct Pending {
     var replies: [String: OneShot<(any Sendable)?>] = [:]
     var nextRequestId: UInt64 = 1
+  }
+
+  /// The connection that carries traffic, once it is registered.
+  struct Live: Sendable {
+    var connection: Connection
+    var outbox: BatchQueue<Agents_Message>
+  }
+
+  /// The worker's link to its host, across connections.
+  struct Link {
+    /// Set while a connection is up and registered; messages go to its outbox.
+    var live: Live?
+    /// Resolved when the next connection is live; replaced when it is lost.
+    var ready = OneShot<Connection>()
+    /// Publishes made while not connected, oldest first.
+    var buffered: [Agents_Message] = []
+    /// Set once the worker is stopping: no more reconnects.
+    var stopping = false
+    /// Why the worker stopped for good; calls fail with it.
+    var failure: AgentRuntimeError?
+    /// Agent types registered with the host, to register again after a reconnect.
+    var registeredTypes: [AgentType] = []
+    /// Watchers of ``ConnectionEvent``s.
+    var watchers: [Int: AsyncStream<ConnectionEvent>.Continuation] = [:]
+    var nextWatcher = 0
   }
 
   /// This worker's settings.
   public let configuration: Configuration
   /// The message types this worker can put on the wire.
   public let serializers: SerializationRegistry
-  private let logger: Logger
-  private let agents: LocalAgents
-  private let subscriptionSet = Mutex(SubscriptionSet())
-  private let pending = Mutex(Pending())
-  private let connection = OneShot<Connection>()
-  private let outbound: AsyncStream<Agents_Message>
-  private let outboundContinuation: AsyncStream<Agents_Message>.Continuation
+  let logger: Logger
+  let agents: LocalAgents
+  let subscriptionSet = Mutex(SubscriptionSet())
+  let pending = Mutex(Pending())
+  let link = Mutex(Link())
   private let started = Atomic<Bool>(false)
-  /// Why the channel ended, when the host ended it; calls failing afterwards report this.
-  private let channelFailure = Mutex<AgentRuntimeError?>(nil)
 
   /// Creates a worker; it connects once ``run()`` is called.
   public init(
@@ -120,13 +120,39 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     self.serializers = serializers
     self.logger = logger
     self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
-    (outbound, outboundContinuation) = AsyncStream.makeStream()
   }
 
-  /// The client id this worker's connection uses, once connected.
+  /// The client id of the worker's current connection, waiting for one for at most
+  /// ``Configuration/defaultRPCTimeout``. It changes with every reconnect.
   public func clientId() async throws -> String {
-    try await awaitConnection().clientId
+    try await awaitConnection(within: configuration.defaultRPCTimeout).clientId
   }
+
+  /// Whether the worker is connected and registered now.
+  public var isConnected: Bool { link.withLock { $0.live != nil } }
+
+  /// The worker's connection changes from now on, until it stops (the stream then finishes).
+  public func connectionEvents() -> AsyncStream<ConnectionEvent> {
+    let (stream, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
+    let id: Int? = link.withLock { link in
+      guard link.failure == nil else { return nil }
+      defer { link.nextWatcher += 1 }
+      link.watchers[link.nextWatcher] = continuation
+      return link.nextWatcher
+    }
+    guard let id else {
+      continuation.yield(.stopped)
+      continuation.finish()
+      return stream
+    }
+    continuation.onTermination = { [weak self] _ in
+      _ = self?.link.withLock { $0.watchers.removeValue(forKey: id) }
+    }
+    return stream
+  }
+
+  /// How many publishes wait for the connection.
+  public var bufferedPublishCount: Int { link.withLock { $0.buffered.count } }
 
   // MARK: Lifecycle
 
@@ -134,52 +160,45 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
       throw AgentRuntimeError(code: .unavailable, message: "the worker was already started")
     }
-    let transport = try HTTP2ClientTransport.Posix(
-      target: configuration.host.resolvableTarget,
-      transportSecurity: .plaintext
-    )
-    let client = GRPCClient(transport: transport)
-    let connection = Connection(
-      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken)
-    logger.info("connecting", metadata: ["host": "\(configuration.host)", "client-id": "\(connection.clientId)"])
-
     enum Exit: Sendable {
       case agentsDone
-      case channelClosed((any Error)?)
-      case connectionsDone
+      case linkEnded((any Error)?)
       case closeTimedOut
       case timerCancelled
     }
-    var lost: AgentRuntimeError?
+    var failure: AgentRuntimeError?
     try await withGracefulShutdownHandler {
       try await withThrowingTaskGroup(of: Exit.self) { group in
-        group.addTask {
-          do {
-            try await client.runConnections()
-          } catch {
-            self.logger.debug("connections ended", metadata: ["error": "\(error)"])
-          }
-          return .connectionsDone
-        }
         group.addTask {
           try await self.agents.run()
           return .agentsDone
         }
         group.addTask {
           do {
-            try await self.runChannel(connection)
-            return .channelClosed(nil)
+            try await self.maintainConnection()
+            return .linkEnded(nil)
           } catch {
-            return .channelClosed(error)
+            return .linkEnded(error)
           }
         }
+        var linkEnded = false
+        var agentsDone = false
         while let exit = try await group.next() {
           switch exit {
           case .agentsDone:
-            // Every handler is done: close our side of the channel, then the client, and give the
-            // host a bounded time to close its side.
-            outboundContinuation.finish()
-            client.beginGracefulShutdown()
+            agentsDone = true
+            if linkEnded { break }
+            // Every handler is done: close our side of the channel and give the host a bounded
+            // time to close its side. A worker between connections stops at once.
+            let connected = link.withLock { link in
+              link.stopping = true
+              link.live?.outbox.finish()
+              return link.live != nil
+            }
+            guard connected else {
+              group.cancelAll()
+              break
+            }
             let closeTimeout = configuration.closeTimeout
             group.addTask {
               do {
@@ -191,28 +210,17 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
             }
           case .closeTimedOut:
             logger.debug("the host did not close the channel; dropping the connection")
-            failPending(AgentRuntimeError(code: .unavailable, message: "the worker shut down"))
             group.cancelAll()
-          case .channelClosed(let error):
-            if !agents.isShutDown {
-              if let refusal = error as? RPCError, [.unauthenticated, .permissionDenied].contains(refusal.code) {
-                lost = AgentRuntimeError(
-                  code: .unauthenticated, message: "the host \(configuration.host) refused the channel: \(refusal.message)",
-                  cause: error)
-              } else {
-                lost = AgentRuntimeError(
-                  code: .unavailable, message: "lost the connection to the host \(configuration.host)", cause: error)
-              }
-              logger.error("channel closed by the host", metadata: ["error": "\(String(describing: error))"])
-              channelFailure.withLock { $0 = lost }
-              self.connection.resolve(.failure(lost!))
-              agents.shutdown()
+          case .linkEnded(let error):
+            linkEnded = true
+            if !agents.isShutDown, let error {
+              failure = error as? AgentRuntimeError
+                ?? AgentRuntimeError(code: .unavailable, message: "lost the host \(configuration.host)", cause: error)
+              logger.error("worker stopping", metadata: ["error": "\(failure!)"])
             }
-            failPending(lost ?? AgentRuntimeError(code: .unavailable, message: "the worker shut down"))
-            client.beginGracefulShutdown()
-          case .connectionsDone:
-            // The connection is gone: nothing else can finish.
-            group.cancelAll()
+            stop(failure)
+            agents.shutdown()
+            if agentsDone { group.cancelAll() }
           case .timerCancelled:
             break
           }
@@ -221,8 +229,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     } onGracefulShutdown: {
       self.shutdown()
     }
-    self.connection.resolve(.failure(lost ?? AgentRuntimeError(code: .unavailable, message: "the worker has stopped")))
-    if let lost { throw lost }
+    stop(failure)
+    if let failure { throw failure }
   }
 
   /// Stops taking new messages, lets in-flight handlers finish, then closes the connection so that
@@ -231,48 +239,62 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     agents.shutdown()
   }
 
-  private func runChannel(_ connection: Connection) async throws {
-    let outbound = self.outbound
-    let ready = self.connection
-    let readyTimeout = configuration.channelReadyTimeout
-    try await connection.rpc.openChannel(metadata: connection.metadata) { writer in
-      try await withThrowingTaskGroup(of: Void.self) { group in
-        // runtime-host acknowledges the channel with response headers at once (onResponse below);
-        // AutoGen's host sends nothing until it has a message, so do not wait forever for it.
-        group.addTask {
-          try? await Task.sleep(for: readyTimeout)
-          ready.resolve(.success(connection))
-        }
-        for await message in outbound { try await writer.write(message) }
-        group.cancelAll()
+  /// Ends the link for good: waiters and pending calls fail, watchers finish.
+  private func stop(_ failure: AgentRuntimeError?) {
+    let error = failure ?? AgentRuntimeError(code: .unavailable, message: "the worker has stopped")
+    let (ready, watchers, dropped) = link.withLock { link in
+      link.stopping = true
+      if link.failure == nil { link.failure = error }
+      defer {
+        link.watchers = [:]
+        link.buffered = []
       }
-    } onResponse: { response in
-      ready.resolve(.success(connection))
-      for try await message in response.messages {
-        self.handleIncoming(message)
-      }
+      return (link.ready, Array(link.watchers.values), link.buffered.count)
+    }
+    if dropped > 0 {
+      logger.warning("buffered publishes dropped: the worker stopped before reconnecting", metadata: ["count": "\(dropped)"])
+    }
+    ready.resolve(.failure(link.withLock { $0.failure! }))
+    failPending(error)
+    for watcher in watchers {
+      watcher.yield(.stopped)
+      watcher.finish()
     }
   }
 
-  private func awaitConnection() async throws -> Connection {
-    let timeout = configuration.defaultRPCTimeout
+  /// Waits for a live, registered connection.
+  func awaitConnection(within timeout: Duration) async throws -> Connection {
+    let ready = try link.withLock { link throws(AgentRuntimeError) in
+      if let failure = link.failure { throw failure }
+      return link.ready
+    }
     let host = configuration.host
     return try await withDeadline(
       timeout,
       timeoutError: {
-        AgentRuntimeError(code: .unavailable, message: "not connected to the host \(host) within \(timeout.secondsDescription)")
+        AgentRuntimeError(
+          code: .unavailable, message: "not connected to the host \(host) within \(timeout.secondsDescription)")
       },
       cancelledError: { AgentRuntimeError(code: .cancelled, message: "waiting for the host connection was cancelled") },
-      { try await self.connection.value() }
+      { try await ready.value() }
     )
   }
 
-  private func failPending(_ error: AgentRuntimeError) {
+  func failPending(_ error: AgentRuntimeError) {
     let replies = pending.withLock { pending in
       defer { pending.replies = [:] }
       return Array(pending.replies.values)
     }
     for reply in replies { reply.resolve(.failure(error)) }
+  }
+
+  /// Refuses a payload over ``Configuration/maxMessageSize`` before anything is sent.
+  func checkSize(_ payload: SerializedPayload, _ what: @autoclosure () -> String) throws(AgentRuntimeError) {
+    guard payload.data.count <= configuration.maxMessageSize else {
+      throw AgentRuntimeError(
+        code: .resourceExhausted,
+        message: "\(what()) is \(payload.data.count) bytes, over the limit of \(configuration.maxMessageSize) bytes (maxMessageSize); nothing was sent")
+    }
   }
 
   // MARK: Registration and subscriptions
@@ -286,11 +308,12 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     try agents.register(type, factory: factory)
     var added: [Subscription] = []
     do {
-      let connection = try await awaitConnection()
+      let connection = try await awaitConnection(within: configuration.defaultRPCTimeout)
       try await unary("RegisterAgent") {
         _ = try await connection.rpc.registerAgent(
           .with { $0.type = type.name }, metadata: connection.metadata, options: self.callOptions)
       }
+      link.withLock { $0.registeredTypes.append(type) }
       for subscription in classSubscriptions + [Subscription.directMessages(for: type)] {
         try await addSubscription(subscription, via: connection)
         added.append(subscription)
@@ -302,13 +325,14 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       for subscription in added {
         try? await removeSubscription(id: subscription.id)
       }
+      link.withLock { $0.registeredTypes.removeAll { $0 == type } }
       agents.unregister(type)
       throw error
     }
   }
 
   public func addSubscription(_ subscription: Subscription) async throws {
-    try await addSubscription(subscription, via: try await awaitConnection())
+    try await addSubscription(subscription, via: try await awaitConnection(within: configuration.defaultRPCTimeout))
   }
 
   private func addSubscription(_ subscription: Subscription, via connection: Connection) async throws {
@@ -326,7 +350,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   }
 
   public func removeSubscription(id: String) async throws {
-    let connection = try await awaitConnection()
+    let connection = try await awaitConnection(within: configuration.defaultRPCTimeout)
     try await unary("RemoveSubscription") {
       _ = try await connection.rpc.removeSubscription(
         .with { $0.id = id }, metadata: connection.metadata, options: self.callOptions)
@@ -339,19 +363,19 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     subscriptionSet.withLock { $0.all }
   }
 
-  private var callOptions: CallOptions {
+  var callOptions: CallOptions {
     var options = CallOptions.defaults
     options.timeout = configuration.defaultRPCTimeout
     return options
   }
 
   /// Runs a unary call, turning a host refusal into an ``AgentRuntimeError``.
-  private func unary(_ method: String, _ call: () async throws -> Void) async throws {
+  func unary(_ method: String, _ call: () async throws -> Void) async throws {
     do {
       try await call()
     } catch let error as RPCError {
-      // The channel's end explains a call cut short by it (e.g. refused credentials).
-      if let failure = channelFailure.withLock({ $0 }) { throw failure }
+      // The link's end explains a call cut short by it (e.g. refused credentials).
+      if let failure = link.withLock({ $0.failure }) { throw failure }
       let code: AgentRuntimeError.Code
       switch error.code {
       case .invalidArgument where error.message.contains("already exists"), .alreadyExists: code = .alreadyExists
@@ -369,13 +393,21 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   // MARK: Messaging
 
+  /// Puts `message` on the live connection. Returns false when there is none.
+  private func enqueue(_ message: Agents_Message) -> Bool {
+    link.withLock { link in link.live?.outbox.append(message) ?? false }
+  }
+
   public func send(
     _ message: any Sendable,
     to recipient: AgentId,
     options: SendOptions
   ) async throws -> (any Sendable)? {
     guard !agents.isShutDown else { throw LocalAgents.shutDownError }
+    let timeout = options.timeout ?? configuration.defaultRPCTimeout
+    let deadline = ContinuousClock.now + timeout
     let payload = try serializers.serialize(message)
+    try checkSize(payload, "the message to \(recipient)")
     let sender = options.sender ?? MessageContext.current?.recipient
     let reply = OneShot<(any Sendable)?>()
     let requestId = pending.withLock { pending in
@@ -385,7 +417,6 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       return id
     }
     defer { _ = pending.withLock { $0.replies.removeValue(forKey: requestId) } }
-    let timeout = options.timeout ?? configuration.defaultRPCTimeout
     let request = Agents_RpcRequest.with {
       $0.requestID = requestId
       $0.target = Agents_AgentId(recipient)
@@ -393,10 +424,19 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       $0.payload = Agents_Payload(payload)
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
     }
-    guard case .enqueued = outboundContinuation.yield(.with { $0.request = request }) else {
-      throw LocalAgents.shutDownError
+    let frame = Agents_Message.with { $0.request = request }
+    // While disconnected, wait for the connection within this call's deadline.
+    while !enqueue(frame) {
+      do {
+        _ = try await awaitConnection(within: max(.zero, deadline - .now))
+      } catch let error as AgentRuntimeError where error.code == .unavailable && link.withLock({ $0.failure == nil }) {
+        throw AgentRuntimeError(
+          code: .unavailable,
+          message: "cannot reach \(recipient): not connected to the host \(configuration.host) within \(timeout.secondsDescription)",
+          cause: error)
+      }
     }
-    return try await reply.await(timeout: timeout, from: recipient)
+    return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient)
   }
 
   public func publish(
@@ -411,9 +451,20 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       messageId: options.messageId ?? UUID().uuidString,
       payload: try serializers.serialize(message)
     )
+    try checkSize(event.payload, "the message published to \(topic)")
     let wire = try Io_Cloudevents_V1_CloudEvent(event)
-    guard case .enqueued = outboundContinuation.yield(.with { $0.cloudEvent = wire }) else {
-      throw LocalAgents.shutDownError
+    let frame = Agents_Message.with { $0.cloudEvent = wire }
+    let bound = configuration.maxBufferedPublishes
+    let host = configuration.host
+    try link.withLock { link throws(AgentRuntimeError) in
+      if let live = link.live, live.outbox.append(frame) { return }
+      if let failure = link.failure { throw failure }
+      guard link.buffered.count < bound else {
+        throw AgentRuntimeError(
+          code: .resourceExhausted,
+          message: "not connected to the host \(host), and \(bound) publishes already wait for the connection (maxBufferedPublishes); this one was refused")
+      }
+      link.buffered.append(frame)
     }
   }
 
@@ -441,7 +492,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   // MARK: Incoming
 
-  private func handleIncoming(_ message: Agents_Message) {
+  func handleIncoming(_ message: Agents_Message) {
     switch message.message {
     case .request(let request): handleRequest(request)
     case .response(let response): handleResponse(response)
@@ -458,16 +509,21 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       response.requestID = requestId
     case .success(let value?):
       do {
+        let payload = try serializers.serialize(value)
+        try checkSize(payload, "the response to request '\(requestId)'")
         response = Agents_RpcResponse()
         response.requestID = requestId
-        response.payload = Agents_Payload(try serializers.serialize(value))
+        response.payload = Agents_Payload(payload)
       } catch {
         response = Agents_RpcResponse(requestId: requestId, error: error)
       }
     case .failure(let error):
       response = Agents_RpcResponse(requestId: requestId, error: AgentRuntimeError.wrappingHandlerError(error))
     }
-    _ = outboundContinuation.yield(.with { $0.response = response })
+    // Without a connection there is nobody to answer: the host has already failed the caller.
+    if !enqueue(.with { $0.response = response }) {
+      logger.debug("response dropped: not connected", metadata: ["request-id": "\(requestId)"])
+    }
   }
 
   private func handleRequest(_ request: Agents_RpcRequest) {
@@ -483,7 +539,13 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     }
     let message: any Sendable
     do {
-      message = try serializers.deserialize(SerializedPayload(wire: request.payload))
+      let payload = SerializedPayload(wire: request.payload)
+      guard payload.data.count <= configuration.maxMessageSize else {
+        throw AgentRuntimeError(
+          code: .resourceExhausted,
+          message: "the request to \(target) is \(payload.data.count) bytes, over the receiving worker's limit of \(configuration.maxMessageSize) bytes")
+      }
+      message = try serializers.deserialize(payload)
     } catch {
       return respond(to: requestId, with: .failure(error))
     }

@@ -52,6 +52,21 @@ package final class BatchQueue<Element: Sendable>: Sendable {
     waiter?.resume(returning: nil)
   }
 
+  /// Ends the queue and takes what is still buffered: the consumer gets nil next. A writer whose
+  /// stream broke uses it to keep the messages it never wrote.
+  package func close() -> [Element] {
+    let (remaining, waiter) = state.withLock { state in
+      state.isFinished = true
+      defer {
+        state.buffer = []
+        state.waiter = nil
+      }
+      return (state.buffer, state.waiter)
+    }
+    waiter?.resume(returning: nil)
+    return remaining
+  }
+
   /// Everything buffered, waiting for at least one element; nil once finished and drained or when
   /// the consuming task is cancelled. One consumer at a time.
   package func next() async -> [Element]? {

@@ -1,0 +1,131 @@
+public import AgentWire
+import Foundation
+
+extension GrpcWorkerRuntime {
+  /// Worker settings.
+  public struct Configuration: Sendable {
+    /// The host to connect to.
+    public var host: HostAddress
+    /// How long a send waits for its response when the call gives no timeout; also the bound on
+    /// registration calls. Default 60 s.
+    public var defaultRPCTimeout: Duration
+    /// How long to wait for the host to acknowledge the channel before registering anyway.
+    /// `runtime-host` acknowledges at once; AutoGen's host only with its first message.
+    public var channelReadyTimeout: Duration
+    /// How long handlers still running at shutdown may take before they are cancelled. Default 10 s.
+    public var shutdownGracePeriod: Duration
+    /// After shutdown closes this worker's side of the channel, how long to wait for the host to
+    /// close its side before dropping the connection. (AutoGen's host never does.) Default 2 s.
+    public var closeTimeout: Duration = .seconds(2)
+    /// Sent as `authorization: Bearer <token>` on every call, for a host that requires it.
+    public var authToken: String?
+    /// How the worker reconnects after losing the host. `nil`: it does not; the first loss ends
+    /// ``GrpcWorkerRuntime/run()`` with ``AgentCore/AgentRuntimeError/Code/unavailable``.
+    public var reconnect: ReconnectPolicy? = ReconnectPolicy()
+    /// How many publishes the worker keeps while it is not connected; they are sent, in order,
+    /// once it has reconnected and registered again. Past this, `publish` throws
+    /// ``AgentCore/AgentRuntimeError/Code/resourceExhausted``. Default 10,000.
+    public var maxBufferedPublishes: Int = 10_000
+    /// The largest payload, in bytes, the worker sends or accepts. A larger outgoing message is
+    /// refused locally with ``AgentCore/AgentRuntimeError/Code/resourceExhausted`` (nothing is sent);
+    /// a handler result that is too large is answered with that error. Keep it at or below the
+    /// host's limit. Default 4 MiB.
+    public var maxMessageSize: Int = 4 * 1024 * 1024
+    /// TLS settings; `nil` for plaintext.
+    public var tls: TLS?
+
+    /// Creates a configuration.
+    public init(
+      host: HostAddress,
+      defaultRPCTimeout: Duration = .seconds(60),
+      channelReadyTimeout: Duration = .seconds(1),
+      shutdownGracePeriod: Duration = .seconds(10)
+    ) {
+      self.host = host
+      self.defaultRPCTimeout = defaultRPCTimeout
+      self.channelReadyTimeout = channelReadyTimeout
+      self.shutdownGracePeriod = shutdownGracePeriod
+    }
+  }
+
+  /// How a worker reconnects: exponential backoff with jitter, bounded by ``maxBackoff``.
+  ///
+  /// The n-th consecutive failed attempt waits `min(initialBackoff × multiplierⁿ⁻¹, maxBackoff)`,
+  /// spread by ±``jitter`` so that a fleet of workers does not reconnect in lockstep. A connection
+  /// that was established resets the count.
+  public struct ReconnectPolicy: Sendable, Hashable {
+    /// The wait after the first failure. Default 100 ms.
+    public var initialBackoff: Duration
+    /// The longest wait, before jitter. Default 5 s.
+    public var maxBackoff: Duration
+    /// The growth factor between consecutive waits. Default 2.
+    public var multiplier: Double
+    /// The fraction by which each wait is randomly shortened or lengthened, 0...1. Default 0.2.
+    public var jitter: Double
+    /// Consecutive failed attempts after which the worker gives up and ``GrpcWorkerRuntime/run()``
+    /// throws; `nil` (the default) never gives up.
+    public var maxAttempts: Int?
+
+    /// Creates a policy.
+    public init(
+      initialBackoff: Duration = .milliseconds(100),
+      maxBackoff: Duration = .seconds(5),
+      multiplier: Double = 2,
+      jitter: Double = 0.2,
+      maxAttempts: Int? = nil
+    ) {
+      self.initialBackoff = initialBackoff
+      self.maxBackoff = maxBackoff
+      self.multiplier = max(1, multiplier)
+      self.jitter = min(max(0, jitter), 1)
+      self.maxAttempts = maxAttempts
+    }
+
+    /// The wait before attempt `failures + 1`, after `failures` (≥ 1) consecutive failures.
+    public func delay(afterFailures failures: Int, using generator: inout some RandomNumberGenerator) -> Duration {
+      let initial = initialBackoff.seconds
+      let ceiling = maxBackoff.seconds
+      let base = min(initial * pow(multiplier, Double(min(max(0, failures - 1), 64))), ceiling)
+      let spread = jitter == 0 ? 1 : Double.random(in: (1 - jitter)...(1 + jitter), using: &generator)
+      return .milliseconds(Int64((base * spread * 1000).rounded()))
+    }
+  }
+
+  /// TLS for the connection to the host.
+  ///
+  /// With only ``trustRootsPath`` the worker verifies the host (server TLS); add
+  /// ``certificateChainPath`` and ``privateKeyPath`` to present a client certificate to a host
+  /// that requires mutual TLS. Files are PEM.
+  public struct TLS: Sendable, Hashable {
+    /// CA certificates that sign the host's certificate; `nil` uses the system's trust store.
+    public var trustRootsPath: String?
+    /// This worker's certificate chain, for mutual TLS.
+    public var certificateChainPath: String?
+    /// The private key of ``certificateChainPath``.
+    public var privateKeyPath: String?
+
+    /// Creates TLS settings.
+    public init(trustRootsPath: String? = nil, certificateChainPath: String? = nil, privateKeyPath: String? = nil) {
+      self.trustRootsPath = trustRootsPath
+      self.certificateChainPath = certificateChainPath
+      self.privateKeyPath = privateKeyPath
+    }
+  }
+
+  /// A change of the worker's connection to its host; see ``GrpcWorkerRuntime/connectionEvents()``.
+  public enum ConnectionEvent: Sendable, Equatable {
+    /// Connected, registered again and flushing buffered publishes, with this connection's client id.
+    case connected(clientId: String)
+    /// The connection was lost; the worker will reconnect (unless it is shutting down).
+    case disconnected(reason: String)
+    /// The worker stopped for good (shutdown, refused credentials, or reconnect given up).
+    case stopped
+  }
+}
+
+extension Duration {
+  var seconds: Double {
+    let (seconds, attoseconds) = components
+    return Double(seconds) + Double(attoseconds) / 1e18
+  }
+}

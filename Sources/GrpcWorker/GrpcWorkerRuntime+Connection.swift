@@ -1,0 +1,277 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import SwiftProtobuf
+import Synchronization
+
+extension GrpcWorkerRuntime {
+  /// How one connection ended.
+  enum ConnectionEnd {
+    /// The worker is stopping and closed it.
+    case closed
+    /// It broke (or never came up); `established` says whether it had been registered.
+    case lost(AgentRuntimeError, established: Bool)
+    /// The host refused the worker's credentials: reconnecting will not help.
+    case refused(AgentRuntimeError)
+  }
+
+  /// Connects, and reconnects with backoff after each loss, until the worker stops. Throws when
+  /// the host refuses the worker or reconnecting is off or gives up.
+  func maintainConnection() async throws {
+    var failures = 0
+    var generator = SystemRandomNumberGenerator()
+    while true {
+      let end = await connectOnce()
+      if link.withLock({ $0.stopping }) { return }
+      switch end {
+      case .closed:
+        return
+      case .refused(let error):
+        throw error
+      case .lost(let error, let established):
+        failures = established ? 1 : failures + 1
+        guard let policy = configuration.reconnect else { throw error }
+        if let maxAttempts = policy.maxAttempts, failures > maxAttempts {
+          throw AgentRuntimeError(
+            code: .unavailable,
+            message: "gave up reconnecting to the host \(configuration.host) after \(maxAttempts) attempts",
+            cause: error)
+        }
+        let delay = policy.delay(afterFailures: failures, using: &generator)
+        logger.warning(
+          established ? "lost the host; reconnecting" : "cannot reach the host; retrying",
+          metadata: [
+            "host": "\(configuration.host)", "attempt": "\(failures)",
+            "delay-ms": "\(Int(delay.seconds * 1000))", "error": "\(error.message)",
+          ])
+        do {
+          try await Task.sleep(for: delay)
+        } catch {
+          return  // cancelled: the worker is stopping
+        }
+      }
+    }
+  }
+
+  private func makeTransport() throws -> HTTP2ClientTransport.Posix {
+    let security: HTTP2ClientTransport.Posix.TransportSecurity
+    if let tls = configuration.tls {
+      security = .tls(
+        .defaults { config in
+          if let roots = tls.trustRootsPath {
+            config.trustRoots = .certificates([.file(path: roots, format: .pem)])
+          }
+          if let chain = tls.certificateChainPath, let key = tls.privateKeyPath {
+            config.certificateChain = [.file(path: chain, format: .pem)]
+            config.privateKey = .file(path: key, format: .pem)
+          }
+        })
+    } else {
+      security = .plaintext
+    }
+    let policy = configuration.reconnect ?? ReconnectPolicy()
+    return try HTTP2ClientTransport.Posix(
+      target: configuration.host.resolvableTarget,
+      transportSecurity: security,
+      config: .defaults { config in
+        // This client lives for one connection; the worker's own loop does the reconnecting.
+        config.backoff = .init(
+          initial: policy.initialBackoff, max: policy.maxBackoff, multiplier: policy.multiplier, jitter: policy.jitter)
+        // Notice a host that vanished without closing the connection.
+        config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(10), allowWithoutCalls: true)
+      }
+    )
+  }
+
+  /// One connection: open the channel, register again, flush the buffer, serve until it ends.
+  private func connectOnce() async -> ConnectionEnd {
+    let transport: HTTP2ClientTransport.Posix
+    do {
+      transport = try makeTransport()
+    } catch {
+      return .refused(
+        AgentRuntimeError(code: .invalidArgument, message: "cannot set up the connection to \(configuration.host): \(error)", cause: error))
+    }
+    let client = GRPCClient(transport: transport)
+    let connection = Connection(
+      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken)
+    let outbox = BatchQueue<Agents_Message>()
+    let attempt = Attempt()
+    logger.info("connecting", metadata: ["host": "\(configuration.host)", "client-id": "\(connection.clientId)"])
+
+    let outcome: Result<Void, any Error> = await withTaskGroup(of: Void.self) { group in
+      group.addTask {
+        do {
+          try await client.runConnections()
+        } catch {
+          self.logger.debug("connections ended", metadata: ["error": "\(error)"])
+        }
+      }
+      defer { client.beginGracefulShutdown() }
+      do {
+        try await runChannel(connection, outbox: outbox, attempt: attempt)
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    }
+
+    // Detach: what was never written goes back to the front of the buffer (publishes only: the
+    // callers of requests are failed below, and the host has already failed the callers of
+    // responses).
+    let wasEstablished = attempt.established.load(ordering: .relaxed)
+    let (watchers, requeued) = link.withLock { link in
+      let leftovers = attempt.unsent.withLock { $0 } + outbox.close()
+      let publishes = leftovers.filter { if case .cloudEvent = $0.message { true } else { false } }
+      link.buffered = publishes + link.buffered
+      link.live = nil
+      if wasEstablished { link.ready = OneShot() }
+      return (Array(link.watchers.values), publishes.count)
+    }
+    let stopping = link.withLock { $0.stopping }
+    if case .failure(let error) = outcome, let refusal = Self.refusal(error) {
+      return .refused(
+        AgentRuntimeError(
+          code: .unauthenticated, message: "the host \(configuration.host) refused the channel: \(refusal.message)",
+          cause: error))
+    }
+    if case .failure(let error as AgentRuntimeError) = outcome, error.code == .unauthenticated {
+      return .refused(error)
+    }
+    if stopping { return .closed }
+    let reason: String
+    switch outcome {
+    case .success: reason = "the host closed the channel"
+    case .failure(let error as RPCError): reason = "\(error.code): \(error.message)"
+    case .failure(let error as AgentRuntimeError): reason = error.message
+    case .failure(let error): reason = "\(error)"
+    }
+    let lost = AgentRuntimeError(
+      code: .unavailable, message: "lost the connection to the host \(configuration.host) (\(reason))",
+      cause: outcome.failure)
+    if wasEstablished {
+      failPending(
+        AgentRuntimeError(
+          code: .unavailable,
+          message: "the connection to the host \(configuration.host) was lost before the response arrived",
+          cause: lost))
+      for watcher in watchers { watcher.yield(.disconnected(reason: reason)) }
+      logger.warning("disconnected", metadata: ["client-id": "\(connection.clientId)", "reason": "\(reason)", "requeued-publishes": "\(requeued)"])
+    }
+    return .lost(lost, established: wasEstablished)
+  }
+
+  private static func refusal(_ error: any Error) -> RPCError? {
+    guard let error = error as? RPCError, [.unauthenticated, .permissionDenied].contains(error.code) else { return nil }
+    return error
+  }
+
+  private func runChannel(
+    _ connection: Connection,
+    outbox: BatchQueue<Agents_Message>,
+    attempt: Attempt
+  ) async throws {
+    let accepted = OneShot<Void>()
+    let readyTimeout = configuration.channelReadyTimeout
+    var options = CallOptions.defaults
+    options.waitForReady = false  // fail fast when the host is down; the loop retries
+    options.maxResponseMessageBytes = 2 * configuration.maxMessageSize
+    options.maxRequestMessageBytes = 2 * configuration.maxMessageSize
+    try await connection.rpc.openChannel(metadata: connection.metadata, options: options) { writer in
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+          // runtime-host acknowledges the channel with response headers at once; AutoGen's host
+          // sends nothing until it has a message, so do not wait forever for it.
+          _ = try? await withDeadline(
+            readyTimeout, timeoutError: { AgentRuntimeError(code: .deadlineExceeded, message: "") },
+            cancelledError: { AgentRuntimeError(code: .cancelled, message: "") }, { try await accepted.value() })
+          try Task.checkCancellation()
+          try await self.establish(connection, outbox: outbox)
+          attempt.established.store(true, ordering: .relaxed)
+        }
+        while let batch = await outbox.next() {
+          for (index, message) in batch.enumerated() {
+            do {
+              try await writer.write(message)
+            } catch {
+              attempt.unsent.withLock { $0 = Array(batch[index...]) }
+              throw error
+            }
+          }
+        }
+        try await group.waitForAll()
+      }
+    } onResponse: { response in
+      if case .failure(let error) = response.accepted { throw error }
+      accepted.resolve(.success(()))
+      for try await message in response.messages {
+        self.handleIncoming(message)
+      }
+    }
+  }
+
+  /// Registers this worker's agent types and subscriptions on a new connection, then makes it
+  /// live: buffered publishes go first, in order, and waiting calls resume.
+  private func establish(_ connection: Connection, outbox: BatchQueue<Agents_Message>) async throws {
+    let types = link.withLock { $0.registeredTypes }
+    for type in types {
+      try await unary("RegisterAgent") {
+        _ = try await connection.rpc.registerAgent(
+          .with { $0.type = type.name }, metadata: connection.metadata, options: self.callOptions)
+      }
+    }
+    for subscription in subscriptions {
+      try await replay(subscription, via: connection)
+    }
+    let (ready, watchers, flushed) = link.withLock { link in
+      for message in link.buffered { outbox.append(message) }
+      defer { link.buffered = [] }
+      link.live = Live(connection: connection, outbox: outbox)
+      return (link.ready, Array(link.watchers.values), link.buffered.count)
+    }
+    ready.resolve(.success(connection))
+    for watcher in watchers { watcher.yield(.connected(clientId: connection.clientId)) }
+    logger.info(
+      "connected", metadata: [
+        "client-id": "\(connection.clientId)", "types": "\(types.count)", "flushed-publishes": "\(flushed)",
+      ])
+  }
+
+  /// Adds a subscription again on a new connection. A host that still holds it from the old
+  /// connection (it has not noticed the loss yet) gets it removed and added under this one.
+  private func replay(_ subscription: Subscription, via connection: Connection) async throws {
+    let add = {
+      try await self.unary("AddSubscription") {
+        _ = try await connection.rpc.addSubscription(
+          .with { $0.subscription = Agents_Subscription(subscription) },
+          metadata: connection.metadata, options: self.callOptions)
+      }
+    }
+    do {
+      try await add()
+    } catch let error as AgentRuntimeError where error.code == .alreadyExists {
+      try await unary("RemoveSubscription") {
+        _ = try await connection.rpc.removeSubscription(
+          .with { $0.id = subscription.id }, metadata: connection.metadata, options: self.callOptions)
+      }
+      try await add()
+    }
+  }
+}
+
+/// What one connection attempt records while it runs.
+private final class Attempt: Sendable {
+  /// Messages taken from the outbox whose write failed: they were never sent.
+  let unsent = Mutex<[Agents_Message]>([])
+  /// Whether the connection got registered and live.
+  let established = Atomic<Bool>(false)
+}
+
+extension Result {
+  fileprivate var failure: Failure? {
+    if case .failure(let error) = self { error } else { nil }
+  }
+}
