@@ -13,6 +13,31 @@ package enum ChannelFrame: Sendable {
   case event(RawCloudEvent)
   /// A `Message` with no case set.
   case empty
+  /// A frame over the reader's size limit, not parsed beyond what is needed to answer it.
+  case oversized(OversizedFrame)
+}
+
+/// What a router needs to refuse a frame that is too large: which kind it is and, for RPC frames,
+/// the request id to answer.
+package struct OversizedFrame: Sendable {
+  package enum Kind: String, Sendable {
+    case request = "RpcRequest"
+    case response = "RpcResponse"
+    case event = "CloudEvent"
+    case other = "Message"
+  }
+
+  package var kind: Kind
+  package var requestId: String?
+  /// The frame's size in bytes.
+  package var size: Int
+  /// The limit it exceeds, in bytes.
+  package var limit: Int
+
+  /// Why it is refused, for its sender.
+  package var reason: String {
+    "the \(kind.rawValue) is \(size) bytes, over the host's limit of \(limit) bytes (--max-message-size)"
+  }
 }
 
 /// A serialized `agents.RpcRequest` with its request id and target read out; the other fields stay
@@ -173,8 +198,16 @@ private func serializeWithRequestId(_ requestId: String, rest: [UInt8]) -> [UInt
 }
 
 /// Reads and writes `agents.Message` frames as ``ChannelFrame``s.
+///
+/// A frame larger than `maxFrameSize` is read as ``ChannelFrame/oversized(_:)`` (with its request
+/// id, for RPC frames) so that the router can answer it without ending the stream; the transport's
+/// own limit, above this one, still ends a stream that exceeds it.
 package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDeserializer {
-  package init() {}
+  package let maxFrameSize: Int
+
+  package init(maxFrameSize: Int = .max) {
+    self.maxFrameSize = maxFrameSize
+  }
 
   package func serialize<Bytes: GRPCContiguousBytes>(_ frame: ChannelFrame) throws -> Bytes {
     switch frame {
@@ -186,7 +219,7 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
       var writer = ProtoWriter()
       writer.writeBytes(field: 2, response.serialized())
       return Bytes(writer.bytes)
-    case .empty:
+    case .empty, .oversized:
       return Bytes([])
     case .event(let event):
       var writer = ProtoWriter()
@@ -201,6 +234,7 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
 
   package func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ChannelFrame {
     try serializedMessageBytes.withUnsafeBytes { buffer in
+      if buffer.count > maxFrameSize { return try Self.oversized(buffer, limit: maxFrameSize) }
       var reader = ProtoReader(buffer)
       var frame = ChannelFrame.empty
       while !reader.isAtEnd {
@@ -218,6 +252,42 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
       }
       return frame
     }
+  }
+}
+
+extension ChannelFrameCodec {
+  private static func oversized(_ buffer: UnsafeRawBufferPointer, limit: Int) throws -> ChannelFrame {
+    var reader = ProtoReader(buffer)
+    var frame = OversizedFrame(kind: .other, size: buffer.count, limit: limit)
+    while !reader.isAtEnd {
+      let (field, wireType) = try reader.readTag()
+      switch (field, wireType) {
+      case (1, 2), (2, 2):
+        frame.kind = field == 1 ? .request : .response
+        frame.requestId = try requestId(in: try reader.readLengthDelimited())
+      case (3, 2):
+        frame.kind = .event
+        _ = try reader.readLengthDelimited()
+      default:
+        try reader.skip(wireType: wireType)
+      }
+    }
+    return .oversized(frame)
+  }
+
+  /// Field 1 of an RPC message, without copying the rest.
+  private static func requestId(in bytes: UnsafeRawBufferPointer.SubSequence) throws -> String {
+    var reader = ProtoReader(UnsafeRawBufferPointer(rebasing: bytes))
+    var requestId = ""
+    while !reader.isAtEnd {
+      let (field, wireType) = try reader.readTag()
+      if field == 1, wireType == 2 {
+        requestId = try reader.readString()
+      } else {
+        try reader.skip(wireType: wireType)
+      }
+    }
+    return requestId
   }
 }
 

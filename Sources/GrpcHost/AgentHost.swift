@@ -36,7 +36,10 @@ public final class AgentHost: Service, Sendable {
     public var address: HostAddress
     /// How long the host waits for a callee's response before answering the caller with an error.
     public var rpcTimeout: Duration
-    /// The largest message the host accepts, in bytes.
+    /// The largest message the host routes, in bytes. A larger request gets an error response
+    /// (RESOURCE_EXHAUSTED), a larger response becomes that error for its caller, and a larger
+    /// event is dropped and logged; the sender's stream carries on. A frame over twice this size
+    /// is refused by the transport, which resets that stream (its worker reconnects). Default 4 MiB.
     public var maxMessageSize: Int
     /// How many streams (channels and calls) one connection may have open at once. Workers that
     /// share a connection each hold a stream for their channel.
@@ -95,14 +98,14 @@ public final class AgentHost: Service, Sendable {
       address: try configuration.address.socketAddress(),
       transportSecurity: .plaintext,
       config: .defaults { config in
-        config.rpc.maxRequestPayloadSize = configuration.maxMessageSize
+        config.rpc.maxRequestPayloadSize = Self.transportLimit(configuration.maxMessageSize)
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
         if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
       }
     )
     let server = GRPCServer(
       transport: transport,
-      services: [AgentRpcService(router: router, logger: logger)],
+      services: [AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize)],
       interceptors: configuration.authToken.map { [BearerTokenInterceptor(token: $0)] } ?? []
     )
     self.server.withLock { $0 = server }
@@ -130,6 +133,11 @@ public final class AgentHost: Service, Sendable {
       throw error
     }
     listening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
+  }
+
+  /// The transport ends a stream whose message exceeds this; below it, the host answers.
+  static func transportLimit(_ maxMessageSize: Int) -> Int {
+    maxMessageSize > Int.max / 2 ? Int.max : 2 * maxMessageSize
   }
 
   /// Stops accepting connections, answers every pending RPC with an error, closes every stream,

@@ -178,8 +178,11 @@ extension GrpcWorkerRuntime {
     let readyTimeout = configuration.channelReadyTimeout
     var options = CallOptions.defaults
     options.waitForReady = false  // fail fast when the host is down; the loop retries
-    options.maxResponseMessageBytes = 2 * configuration.maxMessageSize
-    options.maxRequestMessageBytes = 2 * configuration.maxMessageSize
+    // The transport's limits sit above maxMessageSize (and the host's default), so that a frame
+    // over the limit is answered by the checks above instead of breaking the stream.
+    let transportLimit = 2 * max(configuration.maxMessageSize, 4 * 1024 * 1024)
+    options.maxResponseMessageBytes = transportLimit
+    options.maxRequestMessageBytes = transportLimit
     try await connection.rpc.openChannel(metadata: connection.metadata, options: options) { writer in
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {

@@ -30,7 +30,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Seconds the host waits for an RPC's response before answering the caller with an error.")
   var rpcTimeout: Double = 60
 
-  @Option(help: "Largest message accepted, in bytes.")
+  @Option(help: "Largest message routed, in bytes; larger ones are answered with RESOURCE_EXHAUSTED errors (frames over twice this reset their stream).")
   var maxMessageSize: Int = 4 * 1024 * 1024
 
   @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")

@@ -208,12 +208,15 @@ struct TimeoutError: Error {
 func withTestHost<R: Sendable>(
   rpcTimeout: Duration = .seconds(30),
   authToken: String? = nil,
+  maxMessageSize: Int = 4 * 1024 * 1024,
   _ body: @Sendable (AgentHost, HostAddress) async throws -> R
 ) async throws -> R {
   var logger = Logger(label: "test.host")
-  logger.logLevel = .warning
+  logger.logLevel = .error
   return try await withAgentHost(
-    configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, authToken: authToken),
+    configuration: .init(
+      address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, maxMessageSize: maxMessageSize,
+      authToken: authToken),
     logger: logger
   ) { host in
     try await body(host, try await host.listeningAddress())

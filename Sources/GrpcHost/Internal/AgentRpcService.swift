@@ -14,6 +14,8 @@ struct AgentRpcService: RegistrableRPCService {
 
   let router: HostRouter
   let logger: Logger
+  /// The largest channel frame routed; larger ones are answered with RESOURCE_EXHAUSTED errors.
+  let maxMessageSize: Int
 
   private func clientId(_ metadata: Metadata, method: String) throws(RPCError) -> String {
     guard let id = metadata[stringValues: Self.clientIdKey].first(where: { _ in true }), !id.isEmpty else {
@@ -28,7 +30,7 @@ struct AgentRpcService: RegistrableRPCService {
   func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
     router.registerHandler(
       forMethod: Agents_AgentRpc.Method.OpenChannel.descriptor,
-      deserializer: ChannelFrameCodec(), serializer: ChannelFrameCodec()
+      deserializer: ChannelFrameCodec(maxFrameSize: maxMessageSize), serializer: ChannelFrameCodec()
     ) { request, context in
       try await self.openChannel(request: request, context: context)
     }
@@ -73,10 +75,12 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> StreamingServerResponse<ChannelFrame> {
     let clientId = try clientId(request.metadata, method: "OpenChannel")
-    let link = try router.connect(clientId: clientId)
     let router = self.router
     let logger = self.logger
     return StreamingServerResponse { writer in
+      // Connect here, not before: grpc-swift skips this closure for a stream that is already gone
+      // (e.g. reset for an over-limit frame), and the link must not outlive its stream.
+      let link = try router.connect(clientId: clientId)
       defer { router.disconnect(link) }
       let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
         group.addTask {
@@ -118,9 +122,9 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_ControlMessage> {
     let clientId = try clientId(request.metadata, method: "OpenControlChannel")
-    let (link, outbound) = try router.connectControl(clientId: clientId)
     let router = self.router
     return StreamingServerResponse { writer in
+      let (link, outbound) = try router.connectControl(clientId: clientId)
       defer { router.disconnectControl(link) }
       await withTaskGroup(of: Void.self) { group in
         group.addTask {

@@ -226,6 +226,36 @@ final class HostRouter: Sendable {
       routeEvent(event, from: link)
     case .empty:
       logger.warning("message with no case set ignored", metadata: ["client-id": "\(link.clientId)"])
+    case .oversized(let frame):
+      routeOversized(frame, from: link)
+    }
+  }
+
+  /// A frame over the size limit: a request is answered with an error, a response becomes an
+  /// error for its caller, an event is dropped (the protocol has no way to answer one). The
+  /// sender's stream carries on.
+  private func routeOversized(_ frame: OversizedFrame, from link: WorkerLink) {
+    logger.warning(
+      "oversized frame refused",
+      metadata: ["client-id": "\(link.clientId)", "kind": "\(frame.kind.rawValue)", "bytes": "\(frame.size)"])
+    switch frame.kind {
+    case .request:
+      link.outbound.append(.errorResponse(requestId: frame.requestId ?? "", frame.reason, code: .resourceExhausted))
+    case .response:
+      let caller = state.withLock { state -> (WorkerLink, String, AgentId)? in
+        guard let requestId = frame.requestId, let rpc = state.pending[requestId], rpc.callee == link.clientId else {
+          return nil
+        }
+        state.pending[requestId] = nil
+        guard let caller = state.channels[rpc.caller] else { return nil }
+        return (caller, rpc.callerRequestId, rpc.target)
+      }
+      if let (callerLink, callerRequestId, target) = caller {
+        callerLink.outbound.append(
+          .errorResponse(requestId: callerRequestId, "the response from \(target) was refused: \(frame.reason)", code: .resourceExhausted))
+      }
+    case .event, .other:
+      break
     }
   }
 
