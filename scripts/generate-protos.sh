@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-generate}
 out=Sources/AgentWire/Generated
-protos=(agent_worker.proto cloudevent.proto)
+protos=(agent_worker.proto cloudevent.proto health.proto)
+services=(agent_worker.proto health.proto)
 include=${PROTOC_INCLUDE:-/usr/include}
 
 command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler libprotobuf-dev" >&2; exit 1; }
@@ -36,13 +37,13 @@ protoc \
   --proto_path=Protos --proto_path="$include" \
   --swift_out="$target" --swift_opt=Visibility=Public \
   "${protos[@]}"
-# The service lives in agent_worker.proto only; running the gRPC plugin on cloudevent.proto
-# would produce an empty file.
+# Services live in agent_worker.proto and health.proto; running the gRPC plugin on
+# cloudevent.proto would produce an empty file.
 protoc \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --proto_path=Protos --proto_path="$include" \
   --grpc-swift-2_out="$target" --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true \
-  agent_worker.proto
+  "${services[@]}"
 (cd Protos && sha256sum "${protos[@]}") > "$target/PROTOS.sha256"
 
 if [[ $mode == --check ]]; then

@@ -74,6 +74,7 @@ public final class AgentHost: Service, Sendable {
   public let configuration: Configuration
   private let logger: Logger
   let router: HostRouter
+  private let health = HealthService()
   private let listening = OneShot<HostAddress>()
   private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
   private let stopping = Mutex(false)
@@ -105,8 +106,10 @@ public final class AgentHost: Service, Sendable {
     )
     let server = GRPCServer(
       transport: transport,
-      services: [AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize)],
-      interceptors: configuration.authToken.map { [BearerTokenInterceptor(token: $0)] } ?? []
+      services: [AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize), health],
+      interceptorPipeline: configuration.authToken.map {
+        [.apply(BearerTokenInterceptor(token: $0), to: .services([Agents_AgentRpc.descriptor]))]
+      } ?? []
     )
     self.server.withLock { $0 = server }
     do {
@@ -148,6 +151,7 @@ public final class AgentHost: Service, Sendable {
       return !stopping
     }) else { return }
     logger.info("shutting down")
+    health.markNotServing()
     router.shutdown()
     server.withLock { $0 }?.beginGracefulShutdown()
   }

@@ -20,6 +20,7 @@ struct GeneratedCodeTests {
     Agents_SaveStateRequest.self, Agents_SaveStateResponse.self, Agents_LoadStateRequest.self,
     Agents_LoadStateResponse.self, Agents_ControlMessage.self,
     Io_Cloudevents_V1_CloudEvent.self, Io_Cloudevents_V1_CloudEvent.CloudEventAttributeValue.self,
+    Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self,
   ]
 
   static let packageRoot = URL(fileURLWithPath: #filePath)
@@ -47,7 +48,7 @@ struct GeneratedCodeTests {
     defer { try? FileManager.default.removeItem(at: setFile) }
     let protoc = try run(
       "/usr/bin/protoc",
-      ["-I", "Protos", "-I", "/usr/include", "--descriptor_set_out=\(setFile.path)", "agent_worker.proto", "cloudevent.proto"],
+      ["-I", "Protos", "-I", "/usr/include", "--descriptor_set_out=\(setFile.path)", "agent_worker.proto", "cloudevent.proto", "health.proto"],
       in: Self.packageRoot)
     try #require(protoc.status == 0, "\(protoc.text)")
     let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: try Data(contentsOf: setFile))

@@ -131,8 +131,9 @@ struct HostFuzzTests {
         // Most garbage is refused with an error status; the rest happened to decode.
         #expect(refused > Self.garbageFrames / 2, "\(refused) of \(Self.garbageFrames) refused")
 
-        // Afterwards: the host is alive, has nothing pending, and two workers still talk.
+        // Afterwards: the host is alive and healthy, has nothing pending, and two workers still talk.
         #expect(await host.router.waitUntil(timeout: .seconds(10)) { $0.pendingRPCs == 0 && $0.connectedClients == ["callee"] })
+        #expect(try await healthStatus(address) == .serving)
         try await withRawWorker(address) { caller in
           caller.send(.request(id: "after", target: try AgentId(type: "svc", key: "k")))
           let request = try #require(try await callee.next().requestValue)
