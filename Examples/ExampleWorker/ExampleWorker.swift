@@ -27,8 +27,27 @@ struct Options: ParsableArguments {
   @Option(help: "The host, HOST:PORT.")
   var host: String = "localhost:50051"
 
+  @Option(help: "Connect with TLS, trusting the CA certificates in this PEM file.")
+  var tlsCa: String?
+
+  @Option(help: "For mutual TLS: this worker's PEM certificate chain (with --tls-key).")
+  var tlsCert: String?
+
+  @Option(help: "For mutual TLS: the PEM private key of --tls-cert.")
+  var tlsKey: String?
+
+  @Option(help: "The bearer token the host requires (or set RUNTIME_HOST_AUTH_TOKEN).")
+  var authToken: String?
+
   var configuration: GrpcWorkerRuntime.Configuration {
-    get throws { .init(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(10)) }
+    get throws {
+      var configuration = GrpcWorkerRuntime.Configuration(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(10))
+      if tlsCa != nil || tlsCert != nil {
+        configuration.tls = .init(trustRootsPath: tlsCa, certificateChainPath: tlsCert, privateKeyPath: tlsKey)
+      }
+      configuration.authToken = authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
+      return configuration
+    }
   }
 }
 

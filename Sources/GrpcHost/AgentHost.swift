@@ -48,9 +48,11 @@ public final class AgentHost: Service, Sendable {
     /// stream's queued frames as one batch, so coalescing mostly adds latency to request/response
     /// traffic. Default off.
     public var flushCoalescing: Bool
-    /// When set, every call must carry `authorization: Bearer <token>`; others fail with
-    /// UNAUTHENTICATED.
+    /// When set, every `agents.AgentRpc` call must carry `authorization: Bearer <token>`; others
+    /// fail with UNAUTHENTICATED. (The health service stays open to probes.)
     public var authToken: String?
+    /// TLS settings; `nil` serves plaintext.
+    public var tls: TLS?
 
     /// Creates a configuration.
     public init(
@@ -67,6 +69,38 @@ public final class AgentHost: Service, Sendable {
       self.maxMessageSize = maxMessageSize
       self.maxConcurrentStreamsPerConnection = maxConcurrentStreamsPerConnection
       self.flushCoalescing = flushCoalescing
+    }
+  }
+
+  /// TLS for the host's listener. Files are PEM.
+  ///
+  /// With ``clientCertificateTrustRootsPath`` set, the host requires mutual TLS: a worker must present
+  /// a certificate signed by one of those CAs, or the handshake fails.
+  public struct TLS: Sendable, Hashable {
+    /// The host's certificate chain.
+    public var certificateChainPath: String
+    /// The private key of the certificate.
+    public var privateKeyPath: String
+    /// CA certificates that sign workers' client certificates; setting it requires them.
+    public var clientCertificateTrustRootsPath: String?
+
+    /// Creates TLS settings.
+    public init(certificateChainPath: String, privateKeyPath: String, clientCertificateTrustRootsPath: String? = nil) {
+      self.certificateChainPath = certificateChainPath
+      self.privateKeyPath = privateKeyPath
+      self.clientCertificateTrustRootsPath = clientCertificateTrustRootsPath
+    }
+
+    var transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+      let chain: [TLSConfig.CertificateSource] = [.file(path: certificateChainPath, format: .pem)]
+      let key = TLSConfig.PrivateKeySource.file(path: privateKeyPath, format: .pem)
+      guard let clientRoots = clientCertificateTrustRootsPath else {
+        return .tls(certificateChain: chain, privateKey: key)
+      }
+      return .mTLS(certificateChain: chain, privateKey: key) { config in
+        config.trustRoots = .certificates([.file(path: clientRoots, format: .pem)])
+        config.clientCertificateVerification = .noHostnameVerification
+      }
     }
   }
 
@@ -97,7 +131,7 @@ public final class AgentHost: Service, Sendable {
   public func run() async throws {
     let transport = HTTP2ServerTransport.Posix(
       address: try configuration.address.socketAddress(),
-      transportSecurity: .plaintext,
+      transportSecurity: configuration.tls?.transportSecurity ?? .plaintext,
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = Self.transportLimit(configuration.maxMessageSize)
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection

@@ -36,12 +36,26 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")
   var authToken: String?
 
+  @Option(help: "Serve TLS with this PEM certificate chain (with --tls-key).")
+  var tlsCert: String?
+
+  @Option(help: "The PEM private key of --tls-cert.")
+  var tlsKey: String?
+
+  @Option(help: "Require mutual TLS: workers must present a certificate signed by a CA in this PEM file.")
+  var tlsClientCa: String?
+
   @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
   var flushCoalescing = false
 
   func validate() throws {
     guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
     guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
+    guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+    for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+      throw ValidationError("cannot read '\(path)'")
+    }
     do {
       _ = try HostAddress(parsing: address)
     } catch {
@@ -57,16 +71,17 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       return handler
     }
     let logger = Logger(label: "runtime-host")
-    let host = AgentHost(
-      configuration: .init(
-        address: try HostAddress(parsing: address),
-        rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
-        maxMessageSize: maxMessageSize,
-        flushCoalescing: flushCoalescing,
-        authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
-      ),
-      logger: Logger(label: "agents.host")
+    var configuration = AgentHost.Configuration(
+      address: try HostAddress(parsing: address),
+      rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
+      maxMessageSize: maxMessageSize,
+      flushCoalescing: flushCoalescing,
+      authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
     )
+    if let tlsCert, let tlsKey {
+      configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
+    }
+    let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))
     let group = ServiceGroup(
       configuration: .init(
         services: [host],

@@ -68,9 +68,9 @@ class Process:
 
 
 @asynccontextmanager
-async def our_host():
+async def our_host(*extra: str):
     """runtime-host on a free loopback port; yields HOST:PORT and checks it exits 0 on SIGTERM."""
-    args = [binary("runtime-host"), "--address", "127.0.0.1:0", "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice"]
+    args = [binary("runtime-host"), "--address", "127.0.0.1:0", "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice", *extra]
     host = await asyncio.to_thread(Process, args, "runtime-host")
     try:
         yield host.first_line.rsplit(" ", 1)[-1]

@@ -9,6 +9,7 @@ swift_driver agent. Every wait is bounded by conftest.WAIT.
 """
 
 import asyncio
+import subprocess
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -399,5 +400,61 @@ def test_callee_killed_mid_rpc_answers_the_caller_within_a_second():
                 assert "disconnected before responding" in str(info.value), str(info.value)
                 assert elapsed < 1.0, f"the caller waited {elapsed:.3f} s"
                 print(f"error {elapsed * 1000:.0f} ms after SIGKILL")
+
+    run(scenario())
+
+
+def make_certificates(directory) -> dict[str, bytes]:
+    """A CA, a host certificate for localhost, and a client certificate, made with openssl."""
+    script = """
+      set -e
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=ca \
+        -keyout ca.key -out ca.pem 2>/dev/null
+      for leaf in host client; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=$leaf \
+          -keyout $leaf.key -out $leaf.csr 2>/dev/null
+      done
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > host.ext
+      printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+      for leaf in host client; do
+        openssl x509 -req -in $leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+          -extfile $leaf.ext -out $leaf.pem 2>/dev/null
+      done
+    """
+    subprocess.run(["sh", "-c", script], cwd=directory, check=True, timeout=WAIT)
+    return {name: (directory / name).read_bytes() for name in ["ca.pem", "host.pem", "host.key", "client.pem", "client.key"]}
+
+
+def health_check(channel) -> bytes:
+    """grpc.health.v1.Health/Check for the whole server, as raw bytes (SERVING is b'\\x08\\x01')."""
+    check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=None, response_deserializer=None)
+    return check(b"", timeout=WAIT)
+
+
+def test_grpcio_reaches_the_host_over_tls_and_mutual_tls(tmp_path):
+    """gRPC's C core (grpcio) against runtime-host's TLS: the handshake, ALPN and health check work;
+    a plaintext client, or a client without a certificate under mutual TLS, is refused."""
+    certs = make_certificates(tmp_path)
+    trust = grpc.ssl_channel_credentials(root_certificates=certs["ca.pem"])
+    with_identity = grpc.ssl_channel_credentials(
+        root_certificates=certs["ca.pem"], private_key=certs["client.key"], certificate_chain=certs["client.pem"])
+
+    async def scenario():
+        tls = ["--tls-cert", str(tmp_path / "host.pem"), "--tls-key", str(tmp_path / "host.key")]
+        async with our_host(*tls) as address:
+            target = "localhost:" + address.rsplit(":", 1)[1]
+            with grpc.secure_channel(target, trust) as channel:
+                assert health_check(channel) == b"\x08\x01"
+            with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as info:
+                health_check(channel)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        async with our_host(*tls, "--tls-client-ca", str(tmp_path / "ca.pem")) as address:
+            target = "localhost:" + address.rsplit(":", 1)[1]
+            with grpc.secure_channel(target, with_identity) as channel:
+                assert health_check(channel) == b"\x08\x01"
+            with grpc.secure_channel(target, trust) as channel, pytest.raises(grpc.RpcError) as info:
+                health_check(channel)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
     run(scenario())

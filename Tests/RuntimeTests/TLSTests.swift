@@ -1,0 +1,129 @@
+import AgentCore
+import AgentTestSupport
+import AgentWire
+import Foundation
+import GrpcHost
+import GrpcWorker
+import Testing
+
+/// Certificates made for one test run with openssl: a CA, a host certificate for localhost and
+/// 127.0.0.1, a worker certificate from the same CA, and one from an unrelated CA.
+struct TestCertificates: Sendable {
+  let directory: URL
+
+  func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+  static func make() throws -> TestCertificates {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agents-tls-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let script = """
+      set -e
+      ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=$1" -keyout $1.key -out $1.pem 2>/dev/null; }
+      leaf() { # name, CA, extensions
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
+          -keyout $1.key -out $1.csr 2>/dev/null
+        printf '%s\\n' "$3" > $1.ext
+        openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -days 2 \
+          -extfile $1.ext -out $1.pem 2>/dev/null
+      }
+      ca ca
+      ca other-ca
+      leaf host ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
+      leaf worker ca "extendedKeyUsage=clientAuth"
+      leaf stranger other-ca "extendedKeyUsage=clientAuth"
+      """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", script]
+    process.currentDirectoryURL = directory
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw Unexpected("openssl failed with \(process.terminationStatus)") }
+    return TestCertificates(directory: directory)
+  }
+
+  func remove() { try? FileManager.default.removeItem(at: directory) }
+}
+
+@Suite("TLS and mutual TLS", .timeLimit(.minutes(1)))
+struct TLSTests {
+  let certificates: TestCertificates
+
+  init() throws { certificates = try TestCertificates.make() }
+
+  func withTLSHost<R: Sendable>(
+    mutual: Bool, _ body: @Sendable (HostAddress) async throws -> R
+  ) async throws -> R {
+    var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
+    configuration.tls = .init(
+      certificateChainPath: certificates.path("host.pem"), privateKeyPath: certificates.path("host.key"),
+      clientCertificateTrustRootsPath: mutual ? certificates.path("ca.pem") : nil)
+    defer { certificates.remove() }
+    return try await withAgentHost(configuration: configuration, logger: quietLogger) { host in
+      // The certificate names localhost.
+      try await body(HostAddress(host: "localhost", port: try await host.listeningAddress().port))
+    }
+  }
+
+  func worker(_ address: HostAddress, trust: String?, identity: String? = nil) -> GrpcWorkerRuntime.Configuration {
+    var configuration = GrpcWorkerRuntime.Configuration(host: address, defaultRPCTimeout: .seconds(10), shutdownGracePeriod: .seconds(1))
+    if let trust {
+      configuration.tls = .init(
+        trustRootsPath: certificates.path(trust),
+        certificateChainPath: identity.map { certificates.path("\($0).pem") },
+        privateKeyPath: identity.map { certificates.path("\($0).key") })
+    }
+    // One attempt: a refused handshake ends run() instead of retrying.
+    configuration.reconnect = .init(initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(10), maxAttempts: 1)
+    return configuration
+  }
+
+  /// Runs a worker that must talk to the host: an RPC to its own agent goes through the host.
+  func roundTrip(_ configuration: GrpcWorkerRuntime.Configuration) async throws {
+    try await withGrpcWorker(configuration: configuration, serializers: testSerializers, logger: quietLogger) { worker in
+      try await worker.register(try AgentType("counter")) { id, _ in CounterAgent(id: id) }
+      #expect(try await worker.send(Ping(hops: 0), to: try AgentId(type: "counter", key: "k"), returning: Ping.self).hops == 1)
+    }
+  }
+
+  /// Runs a worker that must fail to connect; returns why run() ended.
+  func refusal(_ configuration: GrpcWorkerRuntime.Configuration) async -> AgentRuntimeError? {
+    let worker = GrpcWorkerRuntime(configuration: configuration, serializers: testSerializers, logger: quietLogger)
+    do {
+      try await worker.run()
+      Issue.record("the worker connected")
+      return nil
+    } catch {
+      return error as? AgentRuntimeError
+    }
+  }
+
+  @Test("TLS: a worker trusting the host's CA connects; wrong trust and plaintext fail the handshake")
+  func serverTLS() async throws {
+    try await withTLSHost(mutual: false) { address in
+      try await roundTrip(worker(address, trust: "ca.pem"))
+
+      let untrusted = await refusal(worker(address, trust: "other-ca.pem"))
+      #expect(untrusted?.code == .unavailable)
+      #expect("\(String(describing: untrusted))".contains("CERTIFICATE_VERIFY_FAILED"), "\(String(describing: untrusted))")
+
+      let plaintext = await refusal(worker(address, trust: nil))
+      #expect(plaintext?.code == .unavailable, "\(String(describing: plaintext))")
+    }
+  }
+
+  @Test("mutual TLS: a worker certificate from the host's CA connects; none, or one from another CA, fails")
+  func mutualTLS() async throws {
+    try await withTLSHost(mutual: true) { address in
+      try await roundTrip(worker(address, trust: "ca.pem", identity: "worker"))
+
+      let anonymous = await refusal(worker(address, trust: "ca.pem"))
+      #expect(anonymous?.code == .unavailable)
+      #expect("\(String(describing: anonymous))".contains("CERTIFICATE_REQUIRED"), "\(String(describing: anonymous))")
+      let stranger = await refusal(worker(address, trust: "ca.pem", identity: "stranger"))
+      #expect(stranger?.code == .unavailable)
+      #expect("\(String(describing: stranger))".contains("UNKNOWN_CA"), "\(String(describing: stranger))")
+    }
+  }
+}
