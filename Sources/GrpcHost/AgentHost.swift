@@ -3,6 +3,7 @@ public import AgentWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
 public import Logging
+public import Prometheus
 public import ServiceLifecycle
 import Synchronization
 
@@ -53,6 +54,9 @@ public final class AgentHost: Service, Sendable {
     public var authToken: String?
     /// TLS settings; `nil` serves plaintext.
     public var tls: TLS?
+    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); `nil` (the default) serves
+    /// none. Port 0 picks a free port (see ``AgentHost/metricsAddress()``).
+    public var metricsAddress: HostAddress?
 
     /// Creates a configuration.
     public init(
@@ -108,7 +112,9 @@ public final class AgentHost: Service, Sendable {
   public let configuration: Configuration
   private let logger: Logger
   let router: HostRouter
+  private let metrics: HostMetrics
   private let health = HealthService()
+  private let metricsListening = OneShot<HostAddress>()
   private let listening = OneShot<HostAddress>()
   private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
   private let stopping = Mutex(false)
@@ -117,7 +123,29 @@ public final class AgentHost: Service, Sendable {
   public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "agents.host")) {
     self.configuration = configuration
     self.logger = logger
-    self.router = HostRouter(rpcTimeout: configuration.rpcTimeout, logger: logger)
+    self.metrics = HostMetrics(registry: metricsRegistry)
+    self.router = HostRouter(rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics)
+  }
+
+  /// The registry behind the host's metrics (the `agents_host_*` families). Register your own
+  /// metrics in it, or bootstrap swift-metrics with `PrometheusMetricsFactory(registry:)`, to
+  /// have them served by the same endpoint.
+  public let metricsRegistry = PrometheusCollectorRegistry()
+
+  /// The current metrics in the Prometheus text format, as the endpoint serves them.
+  public func metricsText() -> String {
+    String(decoding: metrics.render(router.snapshot), as: UTF8.self)
+  }
+
+  /// The address of the metrics endpoint, once it listens (the real port when configured with
+  /// port 0).
+  ///
+  /// - Throws: when no ``Configuration/metricsAddress`` is set, binding failed, or the host stopped.
+  public func metricsAddress() async throws -> HostAddress {
+    guard configuration.metricsAddress != nil else {
+      throw AgentRuntimeError(code: .unavailable, message: "the host has no metrics endpoint (metricsAddress is not set)")
+    }
+    return try await metricsListening.value()
   }
 
   /// The address the host listens on, once it does (the real port when configured with port 0).
@@ -150,6 +178,12 @@ public final class AgentHost: Service, Sendable {
       try await withGracefulShutdownHandler {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
+          if let metricsAddress = configuration.metricsAddress {
+            let endpoint = MetricsEndpoint(address: metricsAddress, logger: logger) { [metrics, router] in
+              metrics.render(router.snapshot)
+            }
+            group.addTask { try await endpoint.run(bound: self.metricsListening) }
+          }
           group.addTask {
             do {
               let address = try await transport.listeningAddress
@@ -170,6 +204,7 @@ public final class AgentHost: Service, Sendable {
       throw error
     }
     listening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
+    metricsListening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
   }
 
   /// The transport ends a stream whose message exceeds this; below it, the host answers.

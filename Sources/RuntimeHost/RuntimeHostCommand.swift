@@ -27,6 +27,12 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel: Logger.Level = .info
 
+  @Option(help: "Log format on stderr: text, or json (one object per line).")
+  var logFormat: LogFormat = .text
+
+  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one; printed on stdout's second line).")
+  var metricsAddress: String?
+
   @Option(help: "Seconds the host waits for an RPC's response before answering the caller with an error.")
   var rpcTimeout: Double = 60
 
@@ -58,6 +64,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     do {
       _ = try HostAddress(parsing: address)
+      _ = try metricsAddress.map(HostAddress.init(parsing:))
     } catch {
       throw ValidationError(error.message)
     }
@@ -65,10 +72,18 @@ struct RuntimeHostCommand: AsyncParsableCommand {
 
   func run() async throws {
     let level = logLevel
+    let format = logFormat
     LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
+      switch format {
+      case .text:
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+      case .json:
+        var handler = JSONLogHandler(label: label)
+        handler.logLevel = level
+        return handler
+      }
     }
     let logger = Logger(label: "runtime-host")
     var configuration = AgentHost.Configuration(
@@ -78,6 +93,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       flushCoalescing: flushCoalescing,
       authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
     )
+    configuration.metricsAddress = try metricsAddress.map(HostAddress.init(parsing:))
     if let tlsCert, let tlsKey {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
@@ -95,9 +111,18 @@ struct RuntimeHostCommand: AsyncParsableCommand {
         let address = try await host.listeningAddress()
         // Unbuffered, so a parent process reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("runtime-host listening on \(address)\n".utf8))
+        if host.configuration.metricsAddress != nil {
+          let metrics = try await host.metricsAddress()
+          FileHandle.standardOutput.write(Data("runtime-host metrics on http://\(metrics)/metrics\n".utf8))
+        }
       }
     }
   }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+  case text
+  case json
+}

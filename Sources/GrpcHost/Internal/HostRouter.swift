@@ -3,6 +3,7 @@ import AgentWire
 import Foundation
 import GRPCCore
 import Logging
+import Prometheus
 import SwiftProtobuf
 import Synchronization
 
@@ -43,6 +44,7 @@ final class HostRouter: Sendable {
     var callerRequestId: String
     var callee: String
     var target: AgentId
+    var started: ContinuousClock.Instant
     var deadline: ContinuousClock.Instant
   }
 
@@ -69,6 +71,7 @@ final class HostRouter: Sendable {
 
   let rpcTimeout: Duration
   let logger: Logger
+  let metrics: HostMetrics
   private let state = Mutex(State())
   /// Wakes the deadline sweeper when the first pending RPC arrives.
   private let sweeperWakeups: AsyncStream<Void>
@@ -78,9 +81,10 @@ final class HostRouter: Sendable {
   private let watchers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
   private let nextWatcher = Atomic<Int>(0)
 
-  init(rpcTimeout: Duration, logger: Logger) {
+  init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics) {
     self.rpcTimeout = rpcTimeout
     self.logger = logger
+    self.metrics = metrics
     (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
@@ -135,6 +139,7 @@ final class HostRouter: Sendable {
       return (failed, Array(types), subscriptions.count)
     }
     link.outbound.finish()
+    metrics.rpcsFailed.increment(by: Int64(failed.count))
     deliver(failed)
     notifyWatchers()
     logger.info(
@@ -235,11 +240,13 @@ final class HostRouter: Sendable {
   /// error for its caller, an event is dropped (the protocol has no way to answer one). The
   /// sender's stream carries on.
   private func routeOversized(_ frame: OversizedFrame, from link: WorkerLink) {
+    metrics.oversizedFrames.increment()
     logger.warning(
       "oversized frame refused",
       metadata: ["client-id": "\(link.clientId)", "kind": "\(frame.kind.rawValue)", "bytes": "\(frame.size)"])
     switch frame.kind {
     case .request:
+      metrics.rpcsFailed.increment()
       link.outbound.append(.errorResponse(requestId: frame.requestId ?? "", frame.reason, code: .resourceExhausted))
     case .response:
       let caller = state.withLock { state -> (WorkerLink, String, AgentId)? in
@@ -251,6 +258,7 @@ final class HostRouter: Sendable {
         return (caller, rpc.callerRequestId, rpc.target)
       }
       if let (callerLink, callerRequestId, target) = caller {
+        metrics.rpcsFailed.increment()
         callerLink.outbound.append(
           .errorResponse(requestId: callerRequestId, "the response from \(target) was refused: \(frame.reason)", code: .resourceExhausted))
       }
@@ -262,6 +270,7 @@ final class HostRouter: Sendable {
   private func routeRequest(_ request: RawRpcRequest, from link: WorkerLink) {
     func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
       logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestId)", "error": "\(text)"])
+      metrics.rpcsFailed.increment()
       link.outbound.append(.errorResponse(requestId: request.requestId, text, code: code))
     }
     guard let wireTarget = request.target else {
@@ -284,10 +293,11 @@ final class HostRouter: Sendable {
       }
       let hostId = "h\(state.nextRequestId)"
       state.nextRequestId += 1
-      let deadline = ContinuousClock.now.advanced(by: timeout)
+      let now = ContinuousClock.now
+      let deadline = now.advanced(by: timeout)
       state.pending[hostId] = PendingRPC(
         caller: link.clientId, callerRequestId: request.requestId, callee: callee.clientId,
-        target: target, deadline: deadline)
+        target: target, started: now, deadline: deadline)
       let wasIdle = state.deadlineHead == state.deadlineQueue.count
       state.deadlineQueue.append((hostId, deadline))
       return .success((callee, hostId, wasIdle))
@@ -296,6 +306,7 @@ final class HostRouter: Sendable {
     case .failure(let error):
       refuse(error.message, code: error.code)
     case .success(let (callee, hostId, wasIdle)):
+      metrics.requestsRouted.increment()
       if wasIdle { sweeperWakeup.yield() }
       var forwarded = request
       forwarded.requestId = hostId
@@ -307,18 +318,20 @@ final class HostRouter: Sendable {
   }
 
   private func routeResponse(_ response: RawRpcResponse, from link: WorkerLink) {
-    let caller = state.withLock { state -> (WorkerLink, String)? in
+    let caller = state.withLock { state -> (WorkerLink, String, ContinuousClock.Instant)? in
       guard let rpc = state.pending[response.requestId], rpc.callee == link.clientId else { return nil }
       state.pending[response.requestId] = nil
       guard let caller = state.channels[rpc.caller] else { return nil }
-      return (caller, rpc.callerRequestId)
+      return (caller, rpc.callerRequestId, rpc.started)
     }
-    guard let (callerLink, callerRequestId) = caller else {
+    guard let (callerLink, callerRequestId, started) = caller else {
       logger.warning(
         "response for an unknown request id dropped",
         metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
       return
     }
+    metrics.responsesRouted.increment()
+    metrics.rpcLatency.record(ContinuousClock.now - started)
     var forwarded = response
     forwarded.requestId = callerRequestId
     callerLink.outbound.append(.response(forwarded))
@@ -354,6 +367,8 @@ final class HostRouter: Sendable {
         return (worker, needsHint ? placedTypes : nil)
       }
     }
+    metrics.eventsRouted.increment()
+    metrics.eventDeliveries.increment(by: Int64(copies.count))
     for (worker, hint) in copies {
       var copy = event
       if let hint {
@@ -453,7 +468,10 @@ final class HostRouter: Sendable {
       }
       return expired
     }
-    if !expired.isEmpty { logger.info("rpcs timed out", metadata: ["count": "\(expired.count)"]) }
+    if !expired.isEmpty {
+      logger.info("rpcs timed out", metadata: ["count": "\(expired.count)"])
+      metrics.rpcsTimedOut.increment(by: Int64(expired.count))
+    }
     deliver(expired)
   }
 
@@ -470,6 +488,7 @@ final class HostRouter: Sendable {
       state.pending = [:]
       return (failed, Array(state.channels.values), Array(state.controls.values))
     }
+    metrics.rpcsFailed.increment(by: Int64(failed.count))
     deliver(failed)
     for channel in channels { channel.outbound.finish() }
     for control in controls { control.outbound.finish() }

@@ -1,0 +1,69 @@
+import Prometheus
+
+/// The host's Prometheus metrics. Counters and the latency histogram are updated as messages are
+/// routed (atomics, no locks); the gauges are read from the routing state at each scrape.
+final class HostMetrics: Sendable {
+  let registry: PrometheusCollectorRegistry
+
+  let requestsRouted: Counter
+  let responsesRouted: Counter
+  let eventsRouted: Counter
+  let eventDeliveries: Counter
+  /// RPCs the host answered with an error: refused (unknown type, invalid, oversized), callee
+  /// gone, host shutting down. Timeouts are counted apart.
+  let rpcsFailed: Counter
+  let rpcsTimedOut: Counter
+  let oversizedFrames: Counter
+  let rpcLatency: DurationHistogram
+
+  private let connectedWorkers: Gauge
+  private let registeredTypes: Gauge
+  private let subscriptions: Gauge
+  private let rpcsPending: Gauge
+
+  init(registry: PrometheusCollectorRegistry) {
+    self.registry = registry
+    func name(_ metric: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
+      MetricNameDescriptor(namespace: "agents", subsystem: "host", metricName: metric, unitName: unit, helpText: help)
+    }
+    func routed(_ kind: String) -> Counter {
+      registry.makeCounter(
+        descriptor: name("messages_routed", unit: "total", "Messages routed by the host, by kind: request, response, event (each publish once)."),
+        labels: [("kind", kind)])
+    }
+    requestsRouted = routed("request")
+    responsesRouted = routed("response")
+    eventsRouted = routed("event")
+    eventDeliveries = registry.makeCounter(
+      descriptor: name("event_deliveries", unit: "total", "Copies of published events sent to workers."))
+    rpcsFailed = registry.makeCounter(
+      descriptor: name(
+        "rpcs_failed", unit: "total",
+        "RPCs the host answered with an error (refused, callee disconnected, shutdown); timeouts apart."))
+    rpcsTimedOut = registry.makeCounter(
+      descriptor: name("rpcs_timed_out", unit: "total", "RPCs answered with a timeout error by the host."))
+    oversizedFrames = registry.makeCounter(
+      descriptor: name("oversized_frames", unit: "total", "Channel frames over --max-message-size, refused."))
+    rpcLatency = registry.makeDurationHistogram(
+      descriptor: name(
+        "rpc_duration", unit: "seconds", "Time from forwarding an RPC request to its callee to routing the callee's response."),
+      buckets: [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+      ])
+    connectedWorkers = registry.makeGauge(descriptor: name("connected_workers", "Workers with an open channel."))
+    registeredTypes = registry.makeGauge(descriptor: name("registered_agent_types", "Distinct agent types served."))
+    subscriptions = registry.makeGauge(descriptor: name("subscriptions", "Subscriptions held by the host."))
+    rpcsPending = registry.makeGauge(descriptor: name("rpcs_pending", "RPCs forwarded and not yet answered."))
+  }
+
+  /// The Prometheus text exposition of every metric, with the gauges read from `snapshot`.
+  func render(_ snapshot: HostRouter.Snapshot) -> [UInt8] {
+    connectedWorkers.set(Double(snapshot.connectedWorkers))
+    registeredTypes.set(Double(snapshot.registeredTypes.count))
+    subscriptions.set(Double(snapshot.subscriptions))
+    rpcsPending.set(Double(snapshot.pendingRPCs))
+    return registry.emitToBuffer()
+  }
+}
