@@ -99,7 +99,8 @@ let package = Package(
     .executableTarget(
       name: "RuntimeBench",
       dependencies: [
-        "AgentCore", "AgentWire",
+        "AgentCore", "AgentWire", "GrpcWorker",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -3,17 +3,27 @@ import AgentWire
 import ArgumentParser
 import Foundation
 
-/// `runtime-bench`: throughput, latency and memory of a host, measured with light raw gRPC clients.
+/// `runtime-bench`: benchmarks and load checks of a host.
 ///
-///     swift run -c release runtime-bench                      # starts runtime-host itself
+///     swift run -c release runtime-bench                      # throughput (the default): starts runtime-host itself
 ///     swift run -c release runtime-bench --host 127.0.0.1:50051 --host-pid 1234
-///
-/// Prints a table and, with --json, writes the figures as JSON.
+///     swift run -c release runtime-bench load --workers 8 --messages 2000
+///     swift run -c release runtime-bench soak --duration 600
+///     swift run -c release runtime-bench reconnect --workers 8
 @main
 struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
-    abstract: "Benchmarks an agents.AgentRpc host: publish throughput, RPC latency, memory.")
+    abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
+    subcommands: [Throughput.self, Load.self, Soak.self, Reconnect.self],
+    defaultSubcommand: Throughput.self)
+}
+
+/// Publish throughput, RPC latency and memory, measured with light raw gRPC clients. Prints a
+/// table and, with --json, writes the figures as JSON.
+struct Throughput: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Publish throughput, RPC latency and memory of a host (light raw gRPC clients).")
 
   @Option(help: "Measure this host (HOST:PORT) instead of starting runtime-host.")
   var host: String?
@@ -157,11 +167,11 @@ struct HostProcess {
   var exited: OneShot<Int32>
   var pid: Int32 { process.processIdentifier }
 
-  static func start() async throws -> HostProcess {
+  static func start(port: Int = 0) async throws -> HostProcess {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("runtime-host")
     let process = Process()
     process.executableURL = binary
-    process.arguments = ["--address", "127.0.0.1:0", "--log-level", "warning"]
+    process.arguments = ["--address", "127.0.0.1:\(port)", "--log-level", "error"]
     let output = Pipe()
     process.standardOutput = output
     let exited = OneShot<Int32>()
@@ -188,8 +198,14 @@ struct HostProcess {
     return HostProcess(process: process, address: try HostAddress(parsing: String(text)), exited: exited)
   }
 
+  /// SIGKILL: the host vanishes without closing anything.
+  func kill() async throws {
+    Foundation.kill(pid, SIGKILL)
+    _ = try await withTimeout(.seconds(30), "runtime-host kill") { try await exited.value() }
+  }
+
   func stop() async throws {
-    kill(pid, SIGTERM)
+    Foundation.kill(pid, SIGTERM)
     let status = try await withTimeout(.seconds(30), "runtime-host stop") { try await exited.value() }
     guard status == 0 else { throw BenchError(description: "runtime-host exited with \(status) after SIGTERM") }
   }
