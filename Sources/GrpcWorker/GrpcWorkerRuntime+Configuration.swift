@@ -33,6 +33,12 @@ extension GrpcWorkerRuntime {
     public var maxMessageSize: Int = 4 * 1024 * 1024
     /// TLS settings; `nil` for plaintext.
     public var tls: TLS?
+    /// How often the worker pings an idle connection to notice a host that vanished without
+    /// closing it (a network partition, a machine gone); it reconnects when a ping goes
+    /// unanswered for 20 s. gRPC servers refuse pings more often than every 5 minutes on a quiet
+    /// connection by default (and close it), so keep it at 5 minutes unless the host allows
+    /// more. `nil` turns pings off. Default 5 minutes.
+    public var keepaliveInterval: Duration? = .seconds(300)
 
     /// Creates a configuration.
     public init(

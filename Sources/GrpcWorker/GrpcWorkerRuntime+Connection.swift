@@ -81,7 +81,9 @@ extension GrpcWorkerRuntime {
         config.backoff = .init(
           initial: policy.initialBackoff, max: policy.maxBackoff, multiplier: policy.multiplier, jitter: policy.jitter)
         // Notice a host that vanished without closing the connection.
-        config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(10), allowWithoutCalls: true)
+        config.connection.keepalive = configuration.keepaliveInterval.map {
+          .init(time: $0, timeout: .seconds(20), allowWithoutCalls: false)
+        }
       }
     )
   }
