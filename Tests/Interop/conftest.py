@@ -68,9 +68,10 @@ class Process:
 
 
 @asynccontextmanager
-async def our_host(*extra: str):
-    """runtime-host on a free loopback port; yields HOST:PORT and checks it exits 0 on SIGTERM."""
-    args = [binary("runtime-host"), "--address", "127.0.0.1:0", "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice", *extra]
+async def our_host(*extra: str, address: str = "127.0.0.1:0"):
+    """runtime-host on `address` (a free loopback port by default); yields HOST:PORT and checks it
+    exits 0 on SIGTERM."""
+    args = [binary("runtime-host"), "--address", address, "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice", *extra]
     host = await asyncio.to_thread(Process, args, "runtime-host")
     try:
         yield host.first_line.rsplit(" ", 1)[-1]
@@ -86,11 +87,11 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def autogen_host():
+async def autogen_host(address: str | None = None):
     """AutoGen's own Python host (GrpcWorkerAgentRuntimeHost) in this event loop."""
     from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
 
-    address = f"127.0.0.1:{free_port()}"
+    address = address or f"127.0.0.1:{free_port()}"
     host = GrpcWorkerAgentRuntimeHost(address=address)
     host.start()
     try:
@@ -112,6 +113,8 @@ async def swift_peer(address: str):
         assert status == 0 or killed, f"interop-peer exited with {status}: {''.join(peer.stderr)}"
 
 
-def host(kind: str):
-    """`ours` (runtime-host) or `autogen` (GrpcWorkerAgentRuntimeHost)."""
-    return our_host() if kind == "ours" else autogen_host()
+def host(kind: str, address: str | None = None):
+    """`ours` (runtime-host) or `autogen` (GrpcWorkerAgentRuntimeHost), on `address` if given."""
+    if kind == "ours":
+        return our_host(address=address) if address else our_host()
+    return autogen_host(address)

@@ -32,7 +32,7 @@ from autogen_core import (
 )
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
 from autogen_ext.runtimes.grpc.protos import agent_worker_pb2, agent_worker_pb2_grpc
-from conftest import HOST_RPC_TIMEOUT, WAIT, host, our_host, swift_peer
+from conftest import HOST_RPC_TIMEOUT, WAIT, free_port, host, our_host, swift_peer
 from google.protobuf.wrappers_pb2 import StringValue
 
 
@@ -456,5 +456,31 @@ def test_grpcio_reaches_the_host_over_tls_and_mutual_tls(tmp_path):
             with grpc.secure_channel(target, trust) as channel, pytest.raises(grpc.RpcError) as info:
                 health_check(channel)
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", HOSTS)
+def test_swift_worker_reconnects_when_the_host_restarts(kind):
+    """The host goes away under a Swift worker and a new one starts on the same address: the worker
+    reconnects by itself, registers again, and a Python worker on the new host reaches it."""
+
+    async def scenario():
+        address = f"127.0.0.1:{free_port()}"
+        first = host(kind, address)
+        await first.__aenter__()
+        peer_context = swift_peer(address)
+        peer = await peer_context.__aenter__()
+        try:
+            await first.__aexit__(None, None, None)
+            async with host(kind, address):
+                assert await asyncio.to_thread(peer.read_line) == "reconnected"
+                async with python_worker(address) as caller:
+                    answer = await asyncio.wait_for(caller.send_message(InteropQuestion("back?"), AgentId("swift_echo", "again")), WAIT)
+                    assert answer.text == "swift answers back?", answer
+                await peer_context.__aexit__(None, None, None)
+        finally:
+            if peer.proc.poll() is None:
+                peer.stop()
 
     run(scenario())

@@ -2,7 +2,8 @@
 //
 //   interop-peer --host HOST:PORT
 //
-// Hosts two agent types and prints "ready" on stdout once both are registered:
+// Hosts two agent types and prints "ready" on stdout once both are registered, and "reconnected"
+// each time it has reconnected to a host (and registered again) after losing one:
 // - swift_echo: on an InteropMessage published to "interop.json" it publishes
 //   InteropMessage("swift got <text>", count + 1) to "interop.reply" (same source); on a
 //   StringValue published to "interop.proto" it publishes StringValue("SWIFT GOT <value>") there too.
@@ -156,8 +157,16 @@ struct InteropPeer: AsyncParsableCommand {
     let worker = GrpcWorkerRuntime(
       configuration: .init(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(20)),
       serializers: serializers, logger: logger)
+    let events = worker.connectionEvents()
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
+      group.addTask {
+        var connections = 0
+        for await case .connected in events {
+          connections += 1
+          if connections > 1 { FileHandle.standardOutput.write(Data("reconnected\n".utf8)) }
+        }
+      }
       try await worker.register(try AgentType("swift_echo"), subscriptions: [.type("interop.json"), .type("interop.proto")]) {
         id, runtime in SwiftEcho(id: id, runtime: runtime)
       }
