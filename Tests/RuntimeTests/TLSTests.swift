@@ -113,6 +113,18 @@ struct TLSTests {
     }
   }
 
+  @Test("a TLS file that cannot be read stops the worker with a clear error instead of retrying")
+  func unreadableFile() async throws {
+    try await withTLSHost(mutual: false) { address in
+      var configuration = worker(address, trust: "ca.pem")
+      configuration.tls?.trustRootsPath = certificates.path("missing.pem")
+      configuration.reconnect = .init()  // would retry for ever if this were a connection failure
+      let error = await refusal(configuration)
+      #expect(error?.code == .invalidArgument)
+      #expect(error?.message.contains("cannot set up the connection") == true, "\(String(describing: error))")
+    }
+  }
+
   @Test("mutual TLS: a worker certificate from the host's CA connects; none, or one from another CA, fails")
   func mutualTLS() async throws {
     try await withTLSHost(mutual: true) { address in
