@@ -28,6 +28,12 @@ import Synchronization
 ///   them (the least loaded), stays there while that worker is connected, and moves when it leaves.
 ///   A publish reaches each subscribed instance once.
 ///
+/// - Frames over ``Configuration/maxMessageSize`` are answered (RESOURCE_EXHAUSTED) without ending
+///   the sender's stream.
+/// - It serves `grpc.health.v1.Health`, optional TLS or mutual TLS (``Configuration/tls``), an
+///   optional bearer token (``Configuration/authToken``), and Prometheus metrics over HTTP
+///   (``Configuration/metricsAddress``, ``metricsRegistry``).
+///
 /// Lifecycle: ``run()`` binds, serves until graceful shutdown (or ``beginGracefulShutdown()``), then
 /// answers pending RPCs with an error, closes every stream, and returns.
 public final class AgentHost: Service, Sendable {
