@@ -3,6 +3,7 @@
 # Swift tests. Installs what the tests need first when it is missing:
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
 #     the committed generated code matches Protos/;
+#   - openssl, with which the TLS tests make their certificates;
 #   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI).
 # Usage: scripts/test.sh [extra swift test arguments]
 set -euo pipefail
@@ -15,6 +16,16 @@ if ! command -v protoc >/dev/null || [[ ! -f /usr/include/google/protobuf/any.pr
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler libprotobuf-dev >&2
   else
     echo "warning: protoc not found; the generated-code check will be skipped" >&2
+  fi
+fi
+
+if ! command -v openssl >/dev/null; then  # the TLS tests make their certificates with it
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing openssl" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+  else
+    echo "openssl not found: the TLS tests will fail (apt-get install openssl)" >&2
   fi
 fi
 
