@@ -34,6 +34,17 @@ package struct OversizedFrame: Sendable {
   /// The limit it exceeds, in bytes.
   package var limit: Int
 
+  init(_ frame: ChannelFrame, size: Int, limit: Int) {
+    switch frame {
+    case .request(let request): (kind, requestId) = (.request, request.requestId)
+    case .response(let response): (kind, requestId) = (.response, response.requestId)
+    case .event: kind = .event
+    case .empty, .oversized: kind = .other
+    }
+    self.size = size
+    self.limit = limit
+  }
+
   /// Why it is refused, for its sender.
   package var reason: String {
     "the \(kind.rawValue) is \(size) bytes, over the host's limit of \(limit) bytes (--max-message-size)"
@@ -234,7 +245,6 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
 
   package func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> ChannelFrame {
     try serializedMessageBytes.withUnsafeBytes { buffer in
-      if buffer.count > maxFrameSize { return try Self.oversized(buffer, limit: maxFrameSize) }
       var reader = ProtoReader(buffer)
       var frame = ChannelFrame.empty
       while !reader.isAtEnd {
@@ -250,44 +260,9 @@ package struct ChannelFrameCodec: GRPCCore.MessageSerializer, GRPCCore.MessageDe
           try reader.skip(wireType: wireType)
         }
       }
-      return frame
+      guard buffer.count > maxFrameSize else { return frame }
+      return .oversized(OversizedFrame(frame, size: buffer.count, limit: maxFrameSize))
     }
-  }
-}
-
-extension ChannelFrameCodec {
-  private static func oversized(_ buffer: UnsafeRawBufferPointer, limit: Int) throws -> ChannelFrame {
-    var reader = ProtoReader(buffer)
-    var frame = OversizedFrame(kind: .other, size: buffer.count, limit: limit)
-    while !reader.isAtEnd {
-      let (field, wireType) = try reader.readTag()
-      switch (field, wireType) {
-      case (1, 2), (2, 2):
-        frame.kind = field == 1 ? .request : .response
-        frame.requestId = try requestId(in: try reader.readLengthDelimited())
-      case (3, 2):
-        frame.kind = .event
-        _ = try reader.readLengthDelimited()
-      default:
-        try reader.skip(wireType: wireType)
-      }
-    }
-    return .oversized(frame)
-  }
-
-  /// Field 1 of an RPC message, without copying the rest.
-  private static func requestId(in bytes: UnsafeRawBufferPointer.SubSequence) throws -> String {
-    var reader = ProtoReader(UnsafeRawBufferPointer(rebasing: bytes))
-    var requestId = ""
-    while !reader.isAtEnd {
-      let (field, wireType) = try reader.readTag()
-      if field == 1, wireType == 2 {
-        requestId = try reader.readString()
-      } else {
-        try reader.skip(wireType: wireType)
-      }
-    }
-    return requestId
   }
 }
 

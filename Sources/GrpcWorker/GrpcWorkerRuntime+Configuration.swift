@@ -1,3 +1,4 @@
+import AgentCore
 public import AgentWire
 import Foundation
 
@@ -126,12 +127,5 @@ extension GrpcWorkerRuntime {
     case disconnected(reason: String)
     /// The worker stopped for good (shutdown, refused credentials, or reconnect given up).
     case stopped
-  }
-}
-
-extension Duration {
-  var seconds: Double {
-    let (seconds, attoseconds) = components
-    return Double(seconds) + Double(attoseconds) / 1e18
   }
 }

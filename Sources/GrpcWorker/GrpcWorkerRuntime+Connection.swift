@@ -125,15 +125,14 @@ extension GrpcWorkerRuntime {
     // callers of requests are failed below, and the host has already failed the callers of
     // responses).
     let wasEstablished = attempt.established.load(ordering: .relaxed)
-    let (watchers, requeued) = link.withLock { link in
+    let (watchers, requeued, stopping) = link.withLock { link in
       let leftovers = attempt.unsent.withLock { $0 } + outbox.close()
       let publishes = leftovers.filter { if case .cloudEvent = $0.message { true } else { false } }
       link.buffered = publishes + link.buffered
       link.live = nil
       if wasEstablished { link.ready = OneShot() }
-      return (Array(link.watchers.values), publishes.count)
+      return (Array(link.watchers.values), publishes.count, link.stopping)
     }
-    let stopping = link.withLock { $0.stopping }
     if case .failure(let error) = outcome, let refusal = Self.refusal(error) {
       return .refused(
         AgentRuntimeError(

@@ -242,19 +242,19 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   /// Ends the link for good: waiters and pending calls fail, watchers finish.
   private func stop(_ failure: AgentRuntimeError?) {
     let error = failure ?? AgentRuntimeError(code: .unavailable, message: "the worker has stopped")
-    let (ready, watchers, dropped) = link.withLock { link in
+    let (ready, reason, watchers, dropped) = link.withLock { link in
       link.stopping = true
       if link.failure == nil { link.failure = error }
       defer {
         link.watchers = [:]
         link.buffered = []
       }
-      return (link.ready, Array(link.watchers.values), link.buffered.count)
+      return (link.ready, link.failure!, Array(link.watchers.values), link.buffered.count)
     }
     if dropped > 0 {
       logger.warning("buffered publishes dropped: the worker stopped before reconnecting", metadata: ["count": "\(dropped)"])
     }
-    ready.resolve(.failure(link.withLock { $0.failure! }))
+    ready.resolve(.failure(reason))
     failPending(error)
     for watcher in watchers {
       watcher.yield(.stopped)

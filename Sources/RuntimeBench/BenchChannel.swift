@@ -104,18 +104,11 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// Runs `body`, failing with a clear error after `timeout`.
 func withTimeout<R: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
-  try await withThrowingTaskGroup(of: R?.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      try await Task.sleep(for: timeout)
-      return nil
-    }
-    defer { group.cancelAll() }
-    guard let result = try await group.next()!, let value = Optional(result) else {
-      throw BenchError(description: "\(what) did not finish within \(timeout)")
-    }
-    return value
-  }
+  try await withDeadline(
+    timeout,
+    timeoutError: { AgentRuntimeError(code: .deadlineExceeded, message: "\(what) did not finish within \(timeout.secondsDescription)") },
+    cancelledError: { AgentRuntimeError(code: .cancelled, message: "\(what) was cancelled") },
+    body)
 }
 
 /// Linux process memory: resident set size in bytes, from /proc.

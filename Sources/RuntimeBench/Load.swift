@@ -89,16 +89,18 @@ struct Ledger: Sendable {
     delivered += 1
   }
 
-  /// (missing, duplicated) deliveries.
-  var errors: (missing: Int, duplicated: Int) {
+  /// (missing, duplicated) deliveries, counting only the (sink, publisher) pairs `expected` admits.
+  func errors(expected: (_ sink: Int, _ publisher: Int) -> Bool = { _, _ in true }) -> (missing: Int, duplicated: Int) {
     var missing = 0
-    var duplicated = 0
-    for sink in counts {
-      for count in sink {
-        if count == 0 { missing += 1 } else if count > 1 { duplicated += Int(count) - 1 }
+    var duplicated = stray
+    for (sink, row) in counts.enumerated() {
+      for publisher in 0..<workers where expected(sink, publisher) {
+        for count in row[publisher * messages..<(publisher + 1) * messages] {
+          if count == 0 { missing += 1 } else if count > 1 { duplicated += Int(count) - 1 }
+        }
       }
     }
-    return (missing, duplicated + stray)
+    return (missing, duplicated)
   }
 }
 
@@ -238,7 +240,7 @@ func runRound(_ fleet: Fleet, round: Int, messages: Int, rpcs: Int, timeout: Dur
     try await worker.publish(LoadTick(publisher: index, seq: -1, round: round), to: TopicId(type: "load", source: "w\(index)"))
   }
   try await fleet.ledger.wait("round \(round): end markers", timeout: timeout) { $0.markers >= count * count }
-  let errors = fleet.ledger.current.errors
+  let errors = fleet.ledger.current.errors()
   return RoundResult(
     delivered: fleet.ledger.current.delivered, missing: errors.missing, duplicated: errors.duplicated,
     rpcErrors: rpcErrors, seconds: seconds)
@@ -246,13 +248,6 @@ func runRound(_ fleet: Fleet, round: Int, messages: Int, rpcs: Int, timeout: Dur
 
 /// Only the pid and the exit signal are used across tasks.
 extension HostProcess: @unchecked Sendable {}
-
-extension Duration {
-  var seconds: Double {
-    let (seconds, attoseconds) = components
-    return Double(seconds) + Double(attoseconds) / 1e18
-  }
-}
 
 func megabytes(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a" }
 
@@ -410,15 +405,8 @@ struct Reconnect: AsyncParsableCommand {
           let reconnected = fleet.events.current.indices.map { fleet.events.current[$0][seen[$0] + 1].1 }
           let afterListening = reconnected.map { $0 - listeningAt }.sorted()
           try await fleet.ledger.wait("buffered deliveries", timeout: .seconds(60)) { $0.delivered >= count * buffered }
-          let ledger = fleet.ledger.current
-          var missing = 0
-          var duplicated = ledger.stray
-          for index in 0..<count {
-            for seq in 0..<buffered {
-              let seen = ledger.counts[index][index * buffered + seq]
-              if seen == 0 { missing += 1 } else if seen > 1 { duplicated += Int(seen) - 1 }
-            }
-          }
+          // Each worker published to its own sink only.
+          let (missing, duplicated) = fleet.ledger.current.errors { sink, publisher in sink == publisher }
           // And a full round through the new host.
           let round = try await runRound(fleet, round: cycle, messages: 200, rpcs: 20, timeout: .seconds(60))
           let line = String(

@@ -128,7 +128,6 @@ struct Throughput: AsyncParsableCommand {
   }
 
   func table(_ report: Report) -> String {
-    func mb(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a" }
     let rows: [(String, String)] = [
       ("host", report.label),
       ("machine", report.machine),
@@ -138,10 +137,10 @@ struct Throughput: AsyncParsableCommand {
       ("rpc, 1 caller: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc1.p50Microseconds, report.rpc1.p99Microseconds)),
       ("rpc, 16 callers: calls/s", String(format: "%.0f", report.rpc16.callsPerSecond)),
       ("rpc, 16 callers: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc16.p50Microseconds, report.rpc16.p99Microseconds)),
-      ("host RSS: idle", mb(report.memory.idleRSSBytes)),
-      ("host RSS: peak under publish load", mb(report.publish.hostPeakRSSBytes)),
+      ("host RSS: idle", megabytes(report.memory.idleRSSBytes)),
+      ("host RSS: peak under publish load", megabytes(report.publish.hostPeakRSSBytes)),
       ("host RSS: \(report.memory.idleWorkers) idle workers connected",
-       report.memory.idleWorkersError.map { "n/a: \($0)" } ?? mb(report.memory.idleWorkersRSSBytes)),
+       report.memory.idleWorkersError.map { "n/a: \($0)" } ?? megabytes(report.memory.idleWorkersRSSBytes)),
     ]
     let width = rows.map(\.0.count).max() ?? 0
     return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")

@@ -106,6 +106,29 @@ struct ChannelFrameTests {
     #expect(throws: (any Error).self) { try codec.deserialize(bytes) }
   }
 
+  @Test("a frame over the size limit is read as oversized, with its kind and request id")
+  func oversized() throws {
+    let limited = ChannelFrameCodec(maxFrameSize: 64)
+    let payload = Agents_Payload(SerializedPayload(typeName: "T", contentType: ContentType.json, data: Data(repeating: 0x20, count: 100)))
+    let frames: [(Agents_Message, OversizedFrame.Kind, String?)] = [
+      (.with { $0.request = .with { $0.requestID = "r1"; $0.payload = payload } }, .request, "r1"),
+      (.with { $0.response = .with { $0.requestID = "r2"; $0.payload = payload } }, .response, "r2"),
+      (.with { $0.cloudEvent = try! event(); $0.cloudEvent.binaryData = Data(count: 100) }, .event, nil),
+    ]
+    for (message, kind, requestId) in frames {
+      let bytes: [UInt8] = try message.serializedBytes()
+      guard case .oversized(let frame) = try limited.deserialize(bytes) else {
+        Issue.record("\(kind) of \(bytes.count) bytes not refused")
+        continue
+      }
+      #expect(frame.kind == kind && frame.requestId == requestId && frame.size == bytes.count && frame.limit == 64)
+      #expect(frame.reason.contains("\(bytes.count) bytes, over the host's limit of 64 bytes"))
+      // Under the limit, the same frame passes.
+      guard case .oversized = try ChannelFrameCodec(maxFrameSize: bytes.count).deserialize(bytes) else { continue }
+      Issue.record("\(kind) at exactly the limit was refused")
+    }
+  }
+
   @Test("random bytes never crash the decoder")
   func randomBytes() {
     var generator = SystemRandomNumberGenerator()

@@ -11,7 +11,9 @@ import Testing
 @Suite("Host: Prometheus metrics", .timeLimit(.minutes(1)))
 struct HostMetricsTests {
   func get(_ url: String) async throws -> (status: Int, body: String) {
-    let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+    var request = URLRequest(url: URL(string: url)!)
+    request.timeoutInterval = 10
+    let (data, response) = try await URLSession.shared.data(for: request)
     return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
   }
 

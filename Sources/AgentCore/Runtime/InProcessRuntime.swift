@@ -195,6 +195,12 @@ public func withInProcessRuntime<Result: Sendable>(
 }
 
 extension Duration {
+  /// The duration in seconds, as a floating-point number.
+  package var seconds: Double {
+    let (seconds, attoseconds) = components
+    return Double(seconds) + Double(attoseconds) / 1e18
+  }
+
   /// "1.5 s"-style text for error messages.
   package var secondsDescription: String {
     let (seconds, attoseconds) = components

@@ -45,7 +45,6 @@ final class HostRouter: Sendable {
     var callee: String
     var target: AgentId
     var started: ContinuousClock.Instant
-    var deadline: ContinuousClock.Instant
   }
 
   fileprivate struct State {
@@ -249,18 +248,10 @@ final class HostRouter: Sendable {
       metrics.rpcsFailed.increment()
       link.outbound.append(.errorResponse(requestId: frame.requestId ?? "", frame.reason, code: .resourceExhausted))
     case .response:
-      let caller = state.withLock { state -> (WorkerLink, String, AgentId)? in
-        guard let requestId = frame.requestId, let rpc = state.pending[requestId], rpc.callee == link.clientId else {
-          return nil
-        }
-        state.pending[requestId] = nil
-        guard let caller = state.channels[rpc.caller] else { return nil }
-        return (caller, rpc.callerRequestId, rpc.target)
-      }
-      if let (callerLink, callerRequestId, target) = caller {
+      if let (caller, rpc) = takePending(frame.requestId ?? "", answeredBy: link) {
         metrics.rpcsFailed.increment()
-        callerLink.outbound.append(
-          .errorResponse(requestId: callerRequestId, "the response from \(target) was refused: \(frame.reason)", code: .resourceExhausted))
+        caller.outbound.append(
+          .errorResponse(requestId: rpc.callerRequestId, "the response from \(rpc.target) was refused: \(frame.reason)", code: .resourceExhausted))
       }
     case .event, .other:
       break
@@ -297,7 +288,7 @@ final class HostRouter: Sendable {
       let deadline = now.advanced(by: timeout)
       state.pending[hostId] = PendingRPC(
         caller: link.clientId, callerRequestId: request.requestId, callee: callee.clientId,
-        target: target, started: now, deadline: deadline)
+        target: target, started: now)
       let wasIdle = state.deadlineHead == state.deadlineQueue.count
       state.deadlineQueue.append((hostId, deadline))
       return .success((callee, hostId, wasIdle))
@@ -317,23 +308,27 @@ final class HostRouter: Sendable {
     }
   }
 
-  private func routeResponse(_ response: RawRpcResponse, from link: WorkerLink) {
-    let caller = state.withLock { state -> (WorkerLink, String, ContinuousClock.Instant)? in
-      guard let rpc = state.pending[response.requestId], rpc.callee == link.clientId else { return nil }
-      state.pending[response.requestId] = nil
-      guard let caller = state.channels[rpc.caller] else { return nil }
-      return (caller, rpc.callerRequestId, rpc.started)
+  /// Removes the pending RPC `hostId` answered by its callee `link`, with its caller's channel.
+  /// Nil when there is no such RPC from this callee, or its caller has gone.
+  private func takePending(_ hostId: String, answeredBy link: WorkerLink) -> (WorkerLink, PendingRPC)? {
+    state.withLock { state in
+      guard let rpc = state.pending[hostId], rpc.callee == link.clientId else { return nil }
+      state.pending[hostId] = nil
+      return state.channels[rpc.caller].map { ($0, rpc) }
     }
-    guard let (callerLink, callerRequestId, started) = caller else {
+  }
+
+  private func routeResponse(_ response: RawRpcResponse, from link: WorkerLink) {
+    guard let (callerLink, rpc) = takePending(response.requestId, answeredBy: link) else {
       logger.warning(
         "response for an unknown request id dropped",
         metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
       return
     }
     metrics.responsesRouted.increment()
-    metrics.rpcLatency.record(ContinuousClock.now - started)
+    metrics.rpcLatency.record(ContinuousClock.now - rpc.started)
     var forwarded = response
-    forwarded.requestId = callerRequestId
+    forwarded.requestId = rpc.callerRequestId
     callerLink.outbound.append(.response(forwarded))
   }
 

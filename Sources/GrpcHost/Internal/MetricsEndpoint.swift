@@ -28,9 +28,9 @@ struct MetricsEndpoint: Sendable {
       guard let local = server.channel.localAddress, let port = local.port else {
         throw AgentRuntimeError(code: .internalError, message: "the metrics endpoint has no local address")
       }
-      let bound_ = HostAddress(host: local.ipAddress ?? address.host, port: port)
-      bound.resolve(.success(bound_))
-      logger.info("metrics endpoint listening", metadata: ["address": "\(bound_)"])
+      let listening = HostAddress(host: local.ipAddress ?? address.host, port: port)
+      bound.resolve(.success(listening))
+      logger.info("metrics endpoint listening", metadata: ["address": "\(listening)"])
     } catch {
       bound.resolve(.failure(error))
       throw error
