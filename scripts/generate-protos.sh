@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-generate}
 out=Sources/AgentWire/Generated
-protos=(agent_worker.proto cloudevent.proto health.proto)
-services=(agent_worker.proto health.proto)
+protos=(agent_worker.proto cloudevent.proto health.proto gateway.proto)
+services=(agent_worker.proto health.proto gateway.proto)
 include=${PROTOC_INCLUDE:-/usr/include}
 
 command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler libprotobuf-dev" >&2; exit 1; }
@@ -37,7 +37,7 @@ protoc \
   --proto_path=Protos --proto_path="$include" \
   --swift_out="$target" --swift_opt=Visibility=Public \
   "${protos[@]}"
-# Services live in agent_worker.proto and health.proto; running the gRPC plugin on
+# Services live in agent_worker.proto, health.proto and gateway.proto; running the gRPC plugin on
 # cloudevent.proto would produce an empty file.
 protoc \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \

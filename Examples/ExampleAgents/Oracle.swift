@@ -16,7 +16,14 @@ public struct Answer: Codable, Sendable, Equatable {
   }
 }
 
-/// Answers questions over RPC; refuses empty ones with an error the caller sees.
+/// A partial answer the ``Oracle`` streams before its ``Answer`` (one word at a time).
+public struct AnswerChunk: Codable, Sendable, Equatable {
+  public var text: String
+  public init(text: String) { self.text = text }
+}
+
+/// Answers questions over RPC, streaming the answer word by word to callers that ask for a
+/// stream; refuses empty questions with an error the caller sees.
 public actor Oracle: RoutedAgent {
   public nonisolated let id: AgentId
   var asked = 0
@@ -28,10 +35,14 @@ public actor Oracle: RoutedAgent {
   }
 
   public static func registerHandlers(_ router: inout MessageRouter<Oracle>) {
-    router.onRPC(Question.self) { oracle, question, _ in
+    router.onRPC(Question.self) { oracle, question, context in
       guard !question.text.isEmpty else { throw EmptyQuestion() }
       oracle.asked += 1
-      return Answer(text: "\(oracle.id) says: the answer to '\(question.text)' is 42", confidence: 0.99)
+      let text = "\(oracle.id) says: the answer to '\(question.text)' is 42"
+      for word in text.split(separator: " ") {  // dropped unless the caller streams
+        try await context.stream(AnswerChunk(text: String(word)))
+      }
+      return Answer(text: text, confidence: 0.99)
     }
   }
 }
@@ -42,5 +53,6 @@ public var exampleSerializers: SerializationRegistry {
   serializers.registerJSON(Greeting.self)
   serializers.registerJSON(Question.self)
   serializers.registerJSON(Answer.self)
+  serializers.registerJSON(AnswerChunk.self)
   return serializers
 }

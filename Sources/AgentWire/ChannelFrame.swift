@@ -57,15 +57,31 @@ package struct RawRpcRequest: Sendable {
   package var requestId: String
   /// The target's type and key; nil when the request has no target.
   package var target: (type: String, key: String)?
+  /// Whether the caller asked for a streamed answer (`metadata["agstream"]`, see `StreamedCallWire`).
+  package var wantsChunks: Bool
   /// Every field but `request_id`, as received.
   package var rest: [UInt8]
 
   package init(bytes: some Collection<UInt8>) throws {
     var target: (String, String)?
+    var wantsChunks = false
     (requestId, rest) = try splitRequestId(bytes) { field, value in
       if field == 3 { target = try RawRpcRequest.agentId(value) }
+      if field == 6, !wantsChunks { wantsChunks = try RawRpcRequest.mapKey(value) == StreamedCallWire.requestKey }
     }
     self.target = target
+    self.wantsChunks = wantsChunks
+  }
+
+  /// The key of a `map<string, string>` entry.
+  private static func mapKey(_ bytes: UnsafeRawBufferPointer.SubSequence) throws -> String {
+    var reader = ProtoReader(UnsafeRawBufferPointer(rebasing: bytes))
+    while !reader.isAtEnd {
+      let (field, wireType) = try reader.readTag()
+      if (field, wireType) == (1, 2) { return try reader.readString() }
+      try reader.skip(wireType: wireType)
+    }
+    return ""
   }
 
   package init(_ request: Agents_RpcRequest) {
@@ -164,6 +180,13 @@ package struct RawCloudEvent: Sendable {
     var attributes = ProtoWriter()
     attributes.writeBytes(field: 5, entry.bytes)  // CloudEvent.attributes
     appended += attributes.bytes
+  }
+
+  /// This event with another topic type (decodes and encodes it: for chunks, not the publish path).
+  package func withType(_ type: String) throws -> RawCloudEvent {
+    var event = try decoded()
+    event.type = type
+    return try RawCloudEvent(bytes: try event.serializedBytes())
   }
 
   /// The event as a generated message (decodes everything; for tests and slow paths).

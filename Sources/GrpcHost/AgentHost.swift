@@ -2,6 +2,7 @@ import AgentCore
 public import AgentWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Hummingbird
 public import Logging
 public import Prometheus
 public import ServiceLifecycle
@@ -60,9 +61,23 @@ public final class AgentHost: Service, Sendable {
     public var authToken: String?
     /// TLS settings; `nil` serves plaintext.
     public var tls: TLS?
-    /// Where to serve Prometheus metrics over HTTP (`GET /metrics`); `nil` (the default) serves
-    /// none. Port 0 picks a free port (see ``AgentHost/metricsAddress()``).
-    public var metricsAddress: HostAddress?
+    /// Where to serve HTTP: the gateway's JSON and SSE routes under `/v1`, `/healthz`, `/metrics`
+    /// (Prometheus) and `/openapi.json`; `nil` (the default) serves no HTTP. Port 0 picks a free
+    /// port (see ``AgentHost/httpAddress()``). TLS and the token apply as on the gRPC port.
+    public var httpAddress: HostAddress?
+    /// Another name for ``httpAddress`` (the HTTP listener serves `/metrics`).
+    public var metricsAddress: HostAddress? {
+      get { httpAddress }
+      set { httpAddress = newValue }
+    }
+    /// How often an idle SSE stream gets a keepalive comment. Default 15 s.
+    public var sseKeepAliveInterval: Duration = .seconds(15)
+    /// How many recent publishes the host keeps for SSE readers that resume with `Last-Event-ID`
+    /// (and `Subscribe` with `after_sequence`); 0 keeps none. Default 1,024.
+    public var tapReplayCapacity: Int = 1024
+    /// How many events a tap reader (SSE or `Subscribe`) may fall behind before it is dropped.
+    /// Default 4,096.
+    public var tapReaderBuffer: Int = 4096
 
     /// Creates a configuration.
     public init(
@@ -120,17 +135,23 @@ public final class AgentHost: Service, Sendable {
   let router: HostRouter
   private let metrics: HostMetrics
   private let health = HealthService()
-  private let metricsListening = OneShot<HostAddress>()
+  private let httpListening = OneShot<HostAddress>()
   private let listening = OneShot<HostAddress>()
   private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
+  private let stopRequested = OneShot<Void>()
   private let stopping = Mutex(false)
+  let gateway: Gateway
 
   /// Creates a host; it listens once ``run()`` is called.
   public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "agents.host")) {
     self.configuration = configuration
     self.logger = logger
     self.metrics = HostMetrics(registry: metricsRegistry)
-    self.router = HostRouter(rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics)
+    self.router = HostRouter(
+      rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
+      tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer))
+    // A fresh router always accepts the gateway's channel.
+    self.gateway = try! Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
   }
 
   /// The registry behind the host's metrics (the `agents_host_*` families). Register your own
@@ -143,15 +164,20 @@ public final class AgentHost: Service, Sendable {
     String(decoding: metrics.render(router.snapshot), as: UTF8.self)
   }
 
-  /// The address of the metrics endpoint, once it listens (the real port when configured with
+  /// The address of the HTTP listener, once it listens (the real port when configured with
   /// port 0).
   ///
-  /// - Throws: when no ``Configuration/metricsAddress`` is set, binding failed, or the host stopped.
-  public func metricsAddress() async throws -> HostAddress {
-    guard configuration.metricsAddress != nil else {
-      throw AgentRuntimeError(code: .unavailable, message: "the host has no metrics endpoint (metricsAddress is not set)")
+  /// - Throws: when no ``Configuration/httpAddress`` is set, binding failed, or the host stopped.
+  public func httpAddress() async throws -> HostAddress {
+    guard configuration.httpAddress != nil else {
+      throw AgentRuntimeError(code: .unavailable, message: "the host has no HTTP listener (httpAddress is not set)")
     }
-    return try await metricsListening.value()
+    return try await httpListening.value()
+  }
+
+  /// Another name for ``httpAddress()``: the HTTP listener serves `/metrics`.
+  public func metricsAddress() async throws -> HostAddress {
+    try await httpAddress()
   }
 
   /// The address the host listens on, once it does (the real port when configured with port 0).
@@ -174,9 +200,12 @@ public final class AgentHost: Service, Sendable {
     )
     let server = GRPCServer(
       transport: transport,
-      services: [AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize), health],
+      services: [
+        AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize),
+        GatewayService(gateway: gateway), health,
+      ],
       interceptorPipeline: configuration.authToken.map {
-        [.apply(BearerTokenInterceptor(token: $0), to: .services([Agents_AgentRpc.descriptor]))]
+        [.apply(BearerTokenInterceptor(token: $0), to: .services([Agents_AgentRpc.descriptor, Agents_Gateway_V1_Gateway.descriptor]))]
       } ?? []
     )
     self.server.withLock { $0 = server }
@@ -184,11 +213,22 @@ public final class AgentHost: Service, Sendable {
       try await withGracefulShutdownHandler {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
-          if let metricsAddress = configuration.metricsAddress {
-            let endpoint = MetricsEndpoint(address: metricsAddress, logger: logger) { [metrics, router] in
-              metrics.render(router.snapshot)
+          group.addTask { await self.gateway.run() }
+          if let httpAddress = configuration.httpAddress {
+            let http = try self.makeHTTPServer(address: httpAddress)
+            group.addTask {
+              do {
+                try await http.run()
+              } catch {
+                self.httpListening.resolve(.failure(error))
+                throw error
+              }
             }
-            group.addTask { try await endpoint.run(bound: self.metricsListening) }
+            group.addTask {
+              // Stop HTTP when the host stops (or the gRPC server ends and cancels this).
+              _ = try? await self.stopRequested.value()
+              await http.triggerGracefulShutdown()
+            }
           }
           group.addTask {
             do {
@@ -210,7 +250,27 @@ public final class AgentHost: Service, Sendable {
       throw error
     }
     listening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
-    metricsListening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
+    httpListening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host has stopped")))
+  }
+
+  /// The HTTP listener as a service group of its own, so that ``beginGracefulShutdown()`` can stop it.
+  private func makeHTTPServer(address: HostAddress) throws -> ServiceGroup {
+    let http = HTTPGateway(
+      gateway: gateway, authToken: configuration.authToken, keepAliveInterval: configuration.sseKeepAliveInterval,
+      isServing: { [weak self] in self.map { host in !host.stopping.withLock { $0 } } ?? false },
+      metrics: { [metrics, router] in metrics.render(router.snapshot) })
+    let application = Application(
+      router: http.makeRouter(),
+      server: try configuration.tls?.httpServer() ?? .http1(),
+      configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "runtime-host"),
+      onServerRunning: { [httpListening, logger] channel in
+        let bound = HostAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
+        logger.info("http listening", metadata: ["address": "\(bound)"])
+        httpListening.resolve(.success(bound))
+      },
+      logger: logger
+    )
+    return ServiceGroup(services: [application], logger: logger)
   }
 
   /// The transport ends a stream whose message exceeds this; below it, the host answers.
@@ -229,6 +289,7 @@ public final class AgentHost: Service, Sendable {
     health.markNotServing()
     router.shutdown()
     server.withLock { $0 }?.beginGracefulShutdown()
+    stopRequested.resolve(.success(()))
   }
 }
 

@@ -71,7 +71,12 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   struct Pending {
     var replies: [String: OneShot<(any Sendable)?>] = [:]
+    /// Chunk callbacks of this worker's streamed calls, by request id.
+    var chunkHandlers: [String: @Sendable (any Sendable) -> Void] = [:]
     var nextRequestId: UInt64 = 1
+    /// Requests this worker's agents are handling, by the id the host gave them: a cancel notice
+    /// from the host resolves the reply, which cancels the handler.
+    var incoming: [String: OneShot<(any Sendable)?>] = [:]
   }
 
   /// The connection that carries traffic, once it is registered.
@@ -403,6 +408,27 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     to recipient: AgentId,
     options: SendOptions
   ) async throws -> (any Sendable)? {
+    try await call(message, to: recipient, options: options, onChunk: nil)
+  }
+
+  /// Sends a direct message and streams the handler's chunks to `onChunk` (see
+  /// ``AgentCore/AgentRuntime/send(_:to:options:onChunk:)``). Chunks travel as
+  /// `StreamedCallWire` describes; they need our host (AutoGen's host delivers the result only).
+  public func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: @escaping @Sendable (any Sendable) -> Void
+  ) async throws -> (any Sendable)? {
+    try await call(message, to: recipient, options: options, onChunk: onChunk)
+  }
+
+  private func call(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: (@Sendable (any Sendable) -> Void)?
+  ) async throws -> (any Sendable)? {
     guard !agents.isShutDown else { throw LocalAgents.shutDownError }
     let timeout = options.timeout ?? configuration.defaultRPCTimeout
     let deadline = ContinuousClock.now + timeout
@@ -414,15 +440,22 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       let id = String(pending.nextRequestId)
       pending.nextRequestId += 1
       pending.replies[id] = reply
+      if let onChunk { pending.chunkHandlers[id] = onChunk }
       return id
     }
-    defer { _ = pending.withLock { $0.replies.removeValue(forKey: requestId) } }
+    defer {
+      pending.withLock {
+        $0.replies[requestId] = nil
+        $0.chunkHandlers[requestId] = nil
+      }
+    }
     let request = Agents_RpcRequest.with {
       $0.requestID = requestId
       $0.target = Agents_AgentId(recipient)
       if let sender { $0.source = Agents_AgentId(sender) }
       $0.payload = Agents_Payload(payload)
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
+      if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
     }
     let frame = Agents_Message.with { $0.request = request }
     // While disconnected, wait for the connection within this call's deadline.
@@ -549,15 +582,22 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     } catch {
       return respond(to: requestId, with: .failure(error))
     }
-    let context = MessageContext(
+    var context = MessageContext(
       recipient: target,
       sender: request.hasSource ? try? AgentId(wire: request.source) : nil,
       topic: nil,
       isRPC: true,
       messageId: requestId
     )
+    let chunks = request.metadata[StreamedCallWire.requestKey] != nil ? chunkSink(forRequest: requestId, from: target) : nil
+    context.chunkSink = chunks
     let reply = OneShot<(any Sendable)?>()
-    reply.onResolve { result in self.respond(to: requestId, with: result) }
+    pending.withLock { $0.incoming[requestId] = reply }
+    reply.onResolve { result in
+      chunks?.close()
+      _ = self.pending.withLock { $0.incoming.removeValue(forKey: requestId) }
+      self.respond(to: requestId, with: result)
+    }
     // A Swift caller says how long it waits; stop the handler then. (AutoGen's callers do not.)
     let deadline = RpcTimeout.duration(request.metadata[RpcTimeout.metadataKey]).map { ContinuousClock.now + $0 }
     do {
@@ -572,7 +612,11 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   }
 
   private func handleResponse(_ response: Agents_RpcResponse) {
-    guard let reply = pending.withLock({ $0.replies.removeValue(forKey: response.requestID) }) else {
+    let reply = pending.withLock { pending in
+      pending.chunkHandlers[response.requestID] = nil  // no chunk after the result
+      return pending.replies.removeValue(forKey: response.requestID)
+    }
+    guard let reply else {
       logger.debug("response for an unknown or expired request dropped", metadata: ["request-id": "\(response.requestID)"])
       return
     }
@@ -593,6 +637,12 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   }
 
   private func handleEvent(_ wire: Io_Cloudevents_V1_CloudEvent) {
+    if let requestId = StreamedCallWire.requestId(ofTopicType: wire.type) {
+      return handleChunk(wire, requestId: String(requestId))
+    }
+    if wire.type == StreamedCallWire.cancelEventType {
+      return handleCancel(requestId: wire.source)
+    }
     let event: PublishedEvent
     let message: any Sendable
     do {

@@ -30,7 +30,10 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Log format on stderr: text, or json (one object per line).")
   var logFormat: LogFormat = .text
 
-  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one; printed on stdout's second line).")
+  @Option(help: "Serve HTTP at HOST:PORT: the gateway (/v1: call, publish, watch agents), /healthz, /metrics, /openapi.json (port 0 picks one; printed on stdout's second line).")
+  var httpAddress: String?
+
+  @Option(help: "Another name for --http-address (the HTTP listener serves /metrics).")
   var metricsAddress: String?
 
   @Option(help: "Seconds the host waits for an RPC's response before answering the caller with an error.")
@@ -55,6 +58,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   var flushCoalescing = false
 
   func validate() throws {
+    guard httpAddress == nil || metricsAddress == nil || httpAddress == metricsAddress else {
+      throw ValidationError("--metrics-address is another name for --http-address: give one")
+    }
     guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
     guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -65,6 +71,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     do {
       _ = try HostAddress(parsing: address)
       _ = try metricsAddress.map(HostAddress.init(parsing:))
+      _ = try httpAddress.map(HostAddress.init(parsing:))
     } catch {
       throw ValidationError(error.message)
     }
@@ -93,7 +100,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       flushCoalescing: flushCoalescing,
       authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
     )
-    configuration.metricsAddress = try metricsAddress.map(HostAddress.init(parsing:))
+    configuration.httpAddress = try (httpAddress ?? metricsAddress).map(HostAddress.init(parsing:))
     if let tlsCert, let tlsKey {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
@@ -111,9 +118,10 @@ struct RuntimeHostCommand: AsyncParsableCommand {
         let address = try await host.listeningAddress()
         // Unbuffered, so a parent process reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("runtime-host listening on \(address)\n".utf8))
-        if host.configuration.metricsAddress != nil {
-          let metrics = try await host.metricsAddress()
-          FileHandle.standardOutput.write(Data("runtime-host metrics on http://\(metrics)/metrics\n".utf8))
+        if host.configuration.httpAddress != nil {
+          let http = try await host.httpAddress()
+          let scheme = host.configuration.tls == nil ? "http" : "https"
+          FileHandle.standardOutput.write(Data("runtime-host http on \(scheme)://\(http) (gateway /v1, /metrics, /healthz)\n".utf8))
         }
       }
     }

@@ -10,6 +10,8 @@ public struct MessageContext: Sendable {
   public var isRPC: Bool
   /// The message id: the CloudEvent id for a publish, the request id for an RPC.
   public var messageId: String
+  /// Where ``stream(_:)`` sends chunks; set by the runtime for a streamed call.
+  package var chunkSink: ChunkSink?
 
   /// Creates a context.
   public init(

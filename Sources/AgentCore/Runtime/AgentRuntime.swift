@@ -76,6 +76,22 @@ public protocol AgentRuntime: Sendable {
   func send(_ message: any Sendable, to recipient: AgentId, options: SendOptions) async throws
     -> (any Sendable)?
 
+  /// Sends a direct message whose handler may stream partial results before its answer.
+  ///
+  /// `onChunk` is called with each chunk the handler emits through ``MessageContext/stream(_:)``,
+  /// in order, and never after this returns. A handler that does not stream works as with
+  /// ``send(_:to:options:)``. The default implementation does not stream (chunks are dropped);
+  /// ``InProcessRuntime`` and the gRPC worker runtime stream.
+  ///
+  /// - Returns: the handler's response, `nil` when it returned nothing.
+  /// - Throws: what ``send(_:to:options:)`` throws.
+  func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: @escaping @Sendable (any Sendable) -> Void
+  ) async throws -> (any Sendable)?
+
   /// Publishes a message to every agent subscribed to `topic`, except the publisher itself.
   ///
   /// Returns once the message is handed on; it does not wait for handlers.
@@ -92,6 +108,16 @@ public protocol AgentRuntime: Sendable {
 }
 
 extension AgentRuntime {
+  /// Sends without streaming: chunks the handler emits are dropped.
+  public func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: @escaping @Sendable (any Sendable) -> Void
+  ) async throws -> (any Sendable)? {
+    try await send(message, to: recipient, options: options)
+  }
+
   /// Registers an agent type with class-level subscriptions and a factory.
   public func register(
     _ type: AgentType,
@@ -117,13 +143,7 @@ extension AgentRuntime {
       to: recipient,
       options: SendOptions(timeout: timeout, sender: sender)
     )
-    if let typed = response as? R { return typed }
-    if R.self == Void.self, response == nil { return () as! R }
-    throw AgentRuntimeError(
-      code: .unexpectedResponse,
-      message: "\(recipient) answered with \(response.map { "\(type(of: $0))" } ?? "no response"), "
-        + "not \(R.self)"
-    )
+    return try Self.typed(response, from: recipient, as: R.self)
   }
 
   /// Sends a direct message; the response, if any, is discarded.

@@ -120,17 +120,41 @@ public final class InProcessRuntime: AgentRuntime, Service {
     to recipient: AgentId,
     options: SendOptions
   ) async throws -> (any Sendable)? {
-    let context = MessageContext(
+    try await call(message, to: recipient, options: options, chunks: nil)
+  }
+
+  public func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: @escaping @Sendable (any Sendable) -> Void
+  ) async throws -> (any Sendable)? {
+    let sink = ChunkSink { chunk in onChunk(chunk) }
+    defer { sink.close() }
+    return try await call(message, to: recipient, options: options, chunks: sink)
+  }
+
+  private func call(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    chunks: ChunkSink?
+  ) async throws -> (any Sendable)? {
+    var context = MessageContext(
       recipient: recipient,
       sender: options.sender ?? MessageContext.current?.recipient,
       topic: nil,
       isRPC: true,
       messageId: options.messageId ?? UUID().uuidString
     )
+    context.chunkSink = chunks
     let reply = OneShot<(any Sendable)?>()
     try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: reply), runtime: self)
-    return try await reply.await(
+    let response = try await reply.await(
       timeout: options.timeout ?? configuration.defaultRPCTimeout, from: recipient)
+    // The handler has returned: nothing it streams from here on reaches the caller.
+    chunks?.close()
+    return response
   }
 
   public func publish(

@@ -14,12 +14,15 @@ final class HostMetrics: Sendable {
   let rpcsFailed: Counter
   let rpcsTimedOut: Counter
   let oversizedFrames: Counter
+  /// Chunks of streamed calls forwarded to their callers.
+  let chunksRouted: Counter
   let rpcLatency: DurationHistogram
 
   private let connectedWorkers: Gauge
   private let registeredTypes: Gauge
   private let subscriptions: Gauge
   private let rpcsPending: Gauge
+  private let tapReaders: Gauge
 
   init(registry: PrometheusCollectorRegistry) {
     self.registry = registry
@@ -44,6 +47,8 @@ final class HostMetrics: Sendable {
       descriptor: name("rpcs_timed_out", unit: "total", "RPCs answered with a timeout error by the host."))
     oversizedFrames = registry.makeCounter(
       descriptor: name("oversized_frames", unit: "total", "Channel frames over --max-message-size, refused."))
+    chunksRouted = registry.makeCounter(
+      descriptor: name("chunks_routed", unit: "total", "Chunks of streamed calls forwarded to their callers."))
     rpcLatency = registry.makeDurationHistogram(
       descriptor: name(
         "rpc_duration", unit: "seconds", "Time from forwarding an RPC request to its callee to routing the callee's response."),
@@ -56,6 +61,7 @@ final class HostMetrics: Sendable {
     registeredTypes = registry.makeGauge(descriptor: name("registered_agent_types", "Distinct agent types served."))
     subscriptions = registry.makeGauge(descriptor: name("subscriptions", "Subscriptions held by the host."))
     rpcsPending = registry.makeGauge(descriptor: name("rpcs_pending", "RPCs forwarded and not yet answered."))
+    tapReaders = registry.makeGauge(descriptor: name("gateway_tap_readers", "Open SSE and Subscribe streams on published events."))
   }
 
   /// The Prometheus text exposition of every metric, with the gauges read from `snapshot`.
@@ -64,6 +70,7 @@ final class HostMetrics: Sendable {
     registeredTypes.set(Double(snapshot.registeredTypes.count))
     subscriptions.set(Double(snapshot.subscriptions))
     rpcsPending.set(Double(snapshot.pendingRPCs))
+    tapReaders.set(Double(snapshot.tapReaders))
     return registry.emitToBuffer()
   }
 }

@@ -45,6 +45,8 @@ final class HostRouter: Sendable {
     var callee: String
     var target: AgentId
     var started: ContinuousClock.Instant
+    /// The caller asked for chunks: the callee's chunk events go to it.
+    var streaming: Bool
   }
 
   fileprivate struct State {
@@ -71,6 +73,8 @@ final class HostRouter: Sendable {
   let rpcTimeout: Duration
   let logger: Logger
   let metrics: HostMetrics
+  /// Every routed publish goes past it: the gateway's SSE and `Subscribe` readers.
+  let tap: EventTap
   private let state = Mutex(State())
   /// Wakes the deadline sweeper when the first pending RPC arrives.
   private let sweeperWakeups: AsyncStream<Void>
@@ -80,10 +84,11 @@ final class HostRouter: Sendable {
   private let watchers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
   private let nextWatcher = Atomic<Int>(0)
 
-  init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics) {
+  init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics, tap: EventTap = EventTap()) {
     self.rpcTimeout = rpcTimeout
     self.logger = logger
     self.metrics = metrics
+    self.tap = tap
     (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
@@ -217,6 +222,17 @@ final class HostRouter: Sendable {
 
   var subscriptions: [Subscription] { state.withLock { $0.subscriptions.all } }
 
+  /// Every served agent type with its connected workers and subscriptions.
+  var agentTypes: [(type: AgentType, workers: Int, subscriptions: [Subscription])] {
+    state.withLock { state in
+      let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
+      return state.workersByType.keys.sorted().map { type in
+        let workers = state.workersByType[type]!.filter { state.channels[$0] != nil }.count
+        return (type, workers, subscriptions[type] ?? [])
+      }
+    }
+  }
+
   // MARK: Routing
 
   /// Routes one frame from a worker's channel.
@@ -288,7 +304,7 @@ final class HostRouter: Sendable {
       let deadline = now.advanced(by: timeout)
       state.pending[hostId] = PendingRPC(
         caller: link.clientId, callerRequestId: request.requestId, callee: callee.clientId,
-        target: target, started: now)
+        target: target, started: now, streaming: request.wantsChunks)
       let wasIdle = state.deadlineHead == state.deadlineQueue.count
       state.deadlineQueue.append((hostId, deadline))
       return .success((callee, hostId, wasIdle))
@@ -333,6 +349,9 @@ final class HostRouter: Sendable {
   }
 
   private func routeEvent(_ event: RawCloudEvent, from link: WorkerLink) {
+    if let hostId = StreamedCallWire.requestId(ofTopicType: event.type) {
+      return routeChunk(event, hostId: String(hostId), from: link)
+    }
     let topic: TopicId
     do {
       topic = try TopicId(type: event.type, source: event.source)
@@ -364,12 +383,57 @@ final class HostRouter: Sendable {
     }
     metrics.eventsRouted.increment()
     metrics.eventDeliveries.increment(by: Int64(copies.count))
+    tap.offer(event)
     for (worker, hint) in copies {
       var copy = event
       if let hint {
         copy.appendStringAttribute(CloudEventAttribute.recipientTypes, hint.map(\.name).joined(separator: ","))
       }
       worker.outbound.append(.event(copy))
+    }
+  }
+
+  // MARK: Streamed calls
+
+  /// A chunk of a streamed call: to that call's caller only, renamed to the caller's request id.
+  /// Dropped when the call is not pending (answered, expired) or did not ask for chunks.
+  private func routeChunk(_ event: RawCloudEvent, hostId: String, from link: WorkerLink) {
+    let destination = state.withLock { state -> (WorkerLink, String)? in
+      guard let rpc = state.pending[hostId], rpc.callee == link.clientId, rpc.streaming,
+        let caller = state.channels[rpc.caller]
+      else { return nil }
+      return (caller, rpc.callerRequestId)
+    }
+    guard let (caller, callerRequestId) = destination else {
+      logger.debug("chunk for no streamed call dropped", metadata: ["client-id": "\(link.clientId)", "topic": "\(event.type)"])
+      return
+    }
+    do {
+      caller.outbound.append(.event(try event.withType(StreamedCallWire.topicType(requestId: callerRequestId))))
+      metrics.chunksRouted.increment()
+    } catch {
+      logger.warning("malformed chunk dropped", metadata: ["client-id": "\(link.clientId)", "error": "\(error)"])
+    }
+  }
+
+  /// The caller of `callerRequestId` has stopped waiting (an HTTP client went away, a gateway
+  /// deadline): forget the call, and tell the callee to cancel its handler.
+  func abandon(callerRequestId: String, caller: WorkerLink) {
+    let callee = state.withLock { state -> (WorkerLink, String)? in
+      guard let (hostId, rpc) = state.pending.first(where: {
+        $0.value.caller == caller.clientId && $0.value.callerRequestId == callerRequestId
+      }) else { return nil }
+      state.pending[hostId] = nil
+      return state.channels[rpc.callee].map { ($0, hostId) }
+    }
+    guard let (callee, hostId) = callee else { return }
+    var notice = Io_Cloudevents_V1_CloudEvent()
+    notice.id = "cancel-\(hostId)"
+    notice.source = hostId
+    notice.specVersion = "1.0"
+    notice.type = StreamedCallWire.cancelEventType
+    if let bytes: [UInt8] = try? notice.serializedBytes(), let raw = try? RawCloudEvent(bytes: bytes) {
+      callee.outbound.append(.event(raw))
     }
   }
 
@@ -475,6 +539,7 @@ final class HostRouter: Sendable {
     let (failed, channels, controls) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink]) in
       guard !state.isShuttingDown else { return ([], [], []) }
       state.isShuttingDown = true
+      defer { tap.closeAll() }
       let failed = state.pending.values.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.channels[rpc.caller].map {
           ($0, .errorResponse(requestId: rpc.callerRequestId, "the host is shutting down; agent \(rpc.target) did not respond"))
@@ -532,17 +597,19 @@ final class HostRouter: Sendable {
     var subscriptions: Int
     var pendingRPCs: Int
     var placements: [AgentId: String]
+    var tapReaders: Int = 0
   }
 
   var snapshot: Snapshot {
     state.withLock { state in
       Snapshot(
-        connectedClients: Set(state.channels.keys),
+        connectedClients: Set(state.channels.keys).subtracting([Gateway.clientId]),
         controlClients: Set(state.controls.keys),
         registeredTypes: state.workersByType,
         subscriptions: state.subscriptions.count,
         pendingRPCs: state.pending.count,
-        placements: state.placements)
+        placements: state.placements,
+        tapReaders: tap.openReaders)
     }
   }
 }

@@ -1,0 +1,34 @@
+/// How a streamed call travels over `agents.AgentRpc` without changing it.
+///
+/// 1. The caller sets `RpcRequest.metadata["agstream"] = "1"`.
+/// 2. The callee publishes each chunk as an ordinary CloudEvent to the topic
+///    `("agstream.<request id>", "<sequence number>")`, where the request id is the one the callee
+///    received (AutoGen's Python handlers see it as `ctx.message_id`) and the sequence starts at 1.
+///    The chunk's payload is any message, JSON or protobuf, like any publish.
+/// 3. Our host forwards those events to the caller only (renaming the topic to the caller's own
+///    request id), in the order the callee sent them, and drops any after the `RpcResponse`,
+///    which ends the stream.
+///
+/// A callee that never streams, or a host that does not forward chunks (AutoGen's), leaves the
+/// call an ordinary RPC: the caller gets the result only.
+///
+/// The host also tells a callee when its caller has gone (an HTTP client that disconnected, a
+/// gateway deadline): it sends the callee a CloudEvent of type ``cancelEventType`` whose source is
+/// the request id the callee received. Our worker cancels that handler; AutoGen's workers match no
+/// subscription to it and ignore it.
+public enum StreamedCallWire {
+  /// `RpcRequest.metadata` key by which a caller asks for chunks.
+  public static let requestKey = "agstream"
+  /// Topic type prefix of chunk events.
+  public static let topicPrefix = "agstream."
+  /// CloudEvent type of a host's "the caller has gone" notice.
+  public static let cancelEventType = "agcancel"
+
+  /// The topic type of the chunks of request `requestId`.
+  public static func topicType(requestId: String) -> String { topicPrefix + requestId }
+
+  /// The request id of a chunk event's topic type, or nil when it is not one.
+  public static func requestId(ofTopicType type: String) -> Substring? {
+    type.hasPrefix(topicPrefix) ? type.dropFirst(topicPrefix.count) : nil
+  }
+}

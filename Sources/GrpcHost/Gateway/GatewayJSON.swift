@@ -1,0 +1,151 @@
+import AgentCore
+import AgentWire
+import Foundation
+
+/// JSON shapes of the gateway's HTTP API: messages in, CloudEvents and payloads out.
+package enum GatewayJSON {
+  /// A JSON message body as a payload named `typeName`.
+  ///
+  /// - Throws: `.invalidArgument` when the body is not JSON or the type name is missing.
+  package static func payload(json body: Data, typeName: String?) throws(AgentRuntimeError) -> SerializedPayload {
+    guard let typeName, !typeName.isEmpty else {
+      throw AgentRuntimeError(
+        code: .invalidArgument,
+        message: "the message type name is missing: pass ?type=NAME or 'Content-Type: application/json; type=NAME'")
+    }
+    guard (try? JSONSerialization.jsonObject(with: body, options: .fragmentsAllowed)) != nil else {
+      throw AgentRuntimeError(code: .invalidArgument, message: "the body is not valid JSON")
+    }
+    return SerializedPayload(typeName: typeName, contentType: ContentType.json, data: body)
+  }
+
+  /// The type name given by a `Content-Type` header's `type=` parameter, if any.
+  package static func typeParameter(ofContentType header: String?) -> String? {
+    guard let header else { return nil }
+    for parameter in header.split(separator: ";").dropFirst() {
+      let parts = parameter.split(separator: "=", maxSplits: 1)
+      guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "type" else { continue }
+      return parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+    }
+    return nil
+  }
+
+  /// The media type of a `Content-Type` header, lowercased, without parameters.
+  package static func mediaType(_ header: String?) -> String? {
+    header?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+  }
+
+  /// Reads a structured-mode CloudEvent (`application/cloudevents+json`) as the event to publish.
+  /// The message type name is `dataschema` (as AutoGen's workers set it), or `typeName` when given.
+  package static func cloudEvent(json body: Data, typeName: String?) throws(AgentRuntimeError) -> Io_Cloudevents_V1_CloudEvent {
+    guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
+      throw AgentRuntimeError(code: .invalidArgument, message: "the body is not a JSON object (a structured-mode CloudEvent)")
+    }
+    func string(_ key: String) throws(AgentRuntimeError) -> String? {
+      guard let value = object[key] else { return nil }
+      guard let text = value as? String else {
+        throw AgentRuntimeError(code: .invalidArgument, message: "CloudEvent attribute '\(key)' must be a string")
+      }
+      return text
+    }
+    if let version = try string("specversion"), version != "1.0" {
+      throw AgentRuntimeError(code: .invalidArgument, message: "unsupported CloudEvents specversion '\(version)': expected 1.0")
+    }
+    guard let type = try string("type") else {
+      throw AgentRuntimeError(code: .invalidArgument, message: "the CloudEvent has no 'type' (the topic type)")
+    }
+    let topic = try TopicId(type: type, source: try string("source") ?? "")
+    let schema = try string("dataschema")
+    guard let name = typeName ?? schema, !name.isEmpty else {
+      throw AgentRuntimeError(
+        code: .invalidArgument, message: "the message type name is missing: set 'dataschema' or pass ?type=NAME")
+    }
+    let payload: SerializedPayload
+    if let encoded = try string("data_base64") {
+      guard let data = Data(base64Encoded: encoded) else {
+        throw AgentRuntimeError(code: .invalidArgument, message: "'data_base64' is not valid base64")
+      }
+      payload = SerializedPayload(typeName: name, contentType: try string("datacontenttype") ?? ContentType.protobuf, data: data)
+    } else if let data = object["data"] {
+      let contentType = try string("datacontenttype") ?? ContentType.json
+      guard mediaType(contentType) == ContentType.json else {
+        throw AgentRuntimeError(
+          code: .invalidArgument, message: "inline 'data' must be JSON (datacontenttype application/json); use data_base64 otherwise")
+      }
+      guard let bytes = try? JSONSerialization.data(withJSONObject: data, options: [.fragmentsAllowed, .withoutEscapingSlashes]) else {
+        throw AgentRuntimeError(code: .invalidArgument, message: "'data' cannot be encoded as JSON")
+      }
+      payload = SerializedPayload(typeName: name, contentType: ContentType.json, data: bytes)
+    } else {
+      throw AgentRuntimeError(code: .invalidArgument, message: "the CloudEvent has neither 'data' nor 'data_base64'")
+    }
+    let event = PublishedEvent(topic: topic, sender: nil, messageId: try string("id") ?? UUID().uuidString, payload: payload)
+    return try Io_Cloudevents_V1_CloudEvent(event)
+  }
+
+  /// A published event as a structured-mode CloudEvent: `data` inline for JSON, `data_base64`
+  /// otherwise; the message type name in `dataschema`; the sender, when known, in
+  /// `agagentsendertype` / `agagentsenderkey`; the host's sequence number in `sequence` when given.
+  package static func cloudEvent(_ event: PublishedEvent, sequence: UInt64? = nil) -> Data {
+    var object: [String: Any] = [
+      "specversion": "1.0",
+      "id": event.messageId,
+      "source": event.topic.source,
+      "type": event.topic.type,
+      "datacontenttype": event.payload.contentType,
+      "dataschema": event.payload.typeName,
+    ]
+    if let sender = event.sender {
+      object[CloudEventAttribute.senderType] = sender.type.name
+      object[CloudEventAttribute.senderKey] = sender.key
+    }
+    if let sequence { object["sequence"] = String(sequence) }
+    if let inline = inlineJSON(event.payload) {
+      object["data"] = inline
+    } else {
+      object["data_base64"] = event.payload.data.base64EncodedString()
+    }
+    return encode(object)
+  }
+
+  /// A payload as the gateway returns it in an envelope: `{"type", "contentType", "data"}` for
+  /// JSON, `"data_base64"` instead of `"data"` otherwise.
+  package static func envelope(_ payload: SerializedPayload) -> [String: Any] {
+    var object: [String: Any] = ["type": payload.typeName, "contentType": payload.contentType]
+    if let inline = inlineJSON(payload) {
+      object["data"] = inline
+    } else {
+      object["data_base64"] = payload.data.base64EncodedString()
+    }
+    return object
+  }
+
+  /// An error body: `{"code": ..., "message": ...}`.
+  package static func error(_ error: AgentRuntimeError) -> Data {
+    encode(["code": RpcErrorCode.wireName(error.code, gateway: true), "message": error.message])
+  }
+
+  package static func encode(_ object: Any) -> Data {
+    (try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .withoutEscapingSlashes, .sortedKeys]))
+      ?? Data("null".utf8)
+  }
+
+  private static func inlineJSON(_ payload: SerializedPayload) -> Any? {
+    guard mediaType(payload.contentType) == ContentType.json else { return nil }
+    return try? JSONSerialization.jsonObject(with: payload.data, options: .fragmentsAllowed)
+  }
+}
+
+extension RpcErrorCode {
+  /// The code names the gateway reports, for every code (the wire names cover fewer).
+  static func wireName(_ code: AgentRuntimeError.Code, gateway: Bool) -> String {
+    switch code {
+    case .alreadyExists: return "already-exists"
+    case .notFound: return "not-found"
+    case .unexpectedResponse: return "unexpected-response"
+    case .unauthenticated: return "unauthenticated"
+    case .internalError: return "internal"
+    default: return wireName(code)
+    }
+  }
+}

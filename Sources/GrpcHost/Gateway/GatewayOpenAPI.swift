@@ -1,0 +1,177 @@
+// Generated from docs/openapi.json by scripts/generate-openapi.sh; a test checks they match.
+enum GatewayOpenAPI {
+  static let document = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "runtime-host gateway",
+    "version": "1.0.0",
+    "description": "Call, publish to and watch agents on a runtime-host over HTTP/JSON and Server-Sent Events. When the host has a token, every /v1 route needs 'Authorization: Bearer TOKEN'. Errors are JSON {\"code\", \"message\"}."
+  },
+  "components": {
+    "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+    "schemas": {
+      "Error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": { "code": { "type": "string" }, "message": { "type": "string" } }
+      },
+      "Envelope": {
+        "type": "object",
+        "description": "A non-JSON payload (or a streamed chunk): its type name, content type, and data inline (JSON) or base64.",
+        "required": ["type", "contentType"],
+        "properties": {
+          "type": { "type": "string" },
+          "contentType": { "type": "string" },
+          "data": {},
+          "data_base64": { "type": "string" }
+        }
+      },
+      "AgentTypes": {
+        "type": "object",
+        "required": ["agentTypes"],
+        "properties": {
+          "agentTypes": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": ["type", "workers", "subscriptions"],
+              "properties": {
+                "type": { "type": "string" },
+                "workers": { "type": "integer" },
+                "subscriptions": {
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {
+                      "id": { "type": "string" },
+                      "topicType": { "type": "string" },
+                      "topicTypePrefix": { "type": "string" }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      },
+      "Published": {
+        "type": "object",
+        "required": ["id"],
+        "properties": { "id": { "type": "string" } }
+      }
+    },
+    "parameters": {
+      "messageType": {
+        "name": "type", "in": "query", "required": false,
+        "description": "The message type name agents dispatch on (or the Content-Type parameter 'type=NAME').",
+        "schema": { "type": "string" }
+      }
+    },
+    "responses": {
+      "BadRequest": { "description": "Bad JSON, invalid id or topic, missing type name", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Unauthorized": { "description": "Missing or wrong bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "TooLarge": { "description": "Over --max-message-size", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Unavailable": { "description": "The host is shutting down", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+    }
+  },
+  "security": [{ "bearer": [] }],
+  "paths": {
+    "/healthz": {
+      "get": {
+        "summary": "200 while serving, 503 while shutting down (no token needed).",
+        "security": [],
+        "responses": {
+          "200": { "description": "Serving", "content": { "application/json": { "schema": { "type": "object" } } } },
+          "503": { "description": "Shutting down", "content": { "application/json": { "schema": { "type": "object" } } } }
+        }
+      }
+    },
+    "/metrics": {
+      "get": {
+        "summary": "Prometheus metrics (no token needed).",
+        "security": [],
+        "responses": { "200": { "description": "The text exposition", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+      }
+    },
+    "/v1/agent-types": {
+      "get": {
+        "summary": "Every registered agent type with its worker count and subscriptions.",
+        "responses": {
+          "200": { "description": "The agent types", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AgentTypes" } } } },
+          "401": { "$ref": "#/components/responses/Unauthorized" }
+        }
+      }
+    },
+    "/v1/agents/{type}/{key}": {
+      "post": {
+        "summary": "Call an agent (RPC). With 'Accept: text/event-stream' the answer streams as SSE: 'event: chunk' per partial result, then one 'event: result' or 'event: error'.",
+        "parameters": [
+          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
+          { "name": "key", "in": "path", "required": true, "schema": { "type": "string" } },
+          { "$ref": "#/components/parameters/messageType" },
+          { "name": "timeout", "in": "query", "required": false, "description": "Seconds to wait, bounded by --rpc-timeout.", "schema": { "type": "number", "exclusiveMinimum": 0 } }
+        ],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": {} } } },
+        "responses": {
+          "200": {
+            "description": "The agent's answer: its JSON as is (type name in the Agent-Message-Type header), or an Envelope for protobuf; an SSE stream with Accept: text/event-stream",
+            "headers": { "Agent-Message-Type": { "schema": { "type": "string" } } },
+            "content": { "application/json": { "schema": {} }, "text/event-stream": { "schema": { "type": "string" } } }
+          },
+          "204": { "description": "The handler returned nothing" },
+          "400": { "$ref": "#/components/responses/BadRequest" },
+          "401": { "$ref": "#/components/responses/Unauthorized" },
+          "404": { "description": "No worker serves the agent type", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "502": { "description": "The agent's handler failed (its text)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+          "503": { "$ref": "#/components/responses/Unavailable" },
+          "504": { "description": "No answer within the deadline", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+        }
+      }
+    },
+    "/v1/topics/{type}/{source}": {
+      "post": {
+        "summary": "Publish a message (JSON with a type name, or a structured-mode CloudEvent with Content-Type application/cloudevents+json).",
+        "parameters": [
+          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
+          { "name": "source", "in": "path", "required": true, "schema": { "type": "string" } },
+          { "$ref": "#/components/parameters/messageType" }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": { "schema": {} },
+            "application/cloudevents+json": { "schema": { "type": "object", "required": ["type", "source"] } }
+          }
+        },
+        "responses": {
+          "202": { "description": "Routed; the event id", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Published" } } } },
+          "400": { "$ref": "#/components/responses/BadRequest" },
+          "401": { "$ref": "#/components/responses/Unauthorized" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "503": { "$ref": "#/components/responses/Unavailable" }
+        }
+      }
+    },
+    "/v1/topics/{type}/events": {
+      "get": {
+        "summary": "A live SSE stream of publishes on the topic type (or prefix): 'id:' the host's sequence, 'event:' the topic type, 'data:' a JSON CloudEvent. Last-Event-ID resumes from the host's replay ring; ': keepalive' every 15 s; a reader that falls behind gets a final 'event: error'.",
+        "parameters": [
+          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
+          { "name": "prefix", "in": "query", "required": false, "schema": { "type": "boolean" } },
+          { "name": "source", "in": "query", "required": false, "schema": { "type": "string" } },
+          { "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }
+        ],
+        "responses": {
+          "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+          "400": { "$ref": "#/components/responses/BadRequest" },
+          "401": { "$ref": "#/components/responses/Unauthorized" }
+        }
+      }
+    }
+  }
+}
+"""#
+}
