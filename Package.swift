@@ -194,6 +194,7 @@ let package = Package(
         "GrpcHost", "AgentWire", "AgentCore", "GrpcWorker", "AgentTestSupport",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOFoundationCompat", package: "swift-nio"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

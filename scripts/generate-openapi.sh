@@ -7,5 +7,5 @@ python3 -c "import json; json.load(open('docs/openapi.json'))"
 {
   printf '// Generated from docs/openapi.json by scripts/generate-openapi.sh; a test checks they match.\nenum GatewayOpenAPI {\n  static let document = #"""\n'
   cat docs/openapi.json
-  printf '"""#\n}\n'
+  printf '\n"""#\n}\n'
 } > Sources/GrpcHost/Gateway/GatewayOpenAPI.swift

@@ -12,6 +12,9 @@
 /// A callee that never streams, or a host that does not forward chunks (AutoGen's), leaves the
 /// call an ordinary RPC: the caller gets the result only.
 ///
+/// A caller that gives up sends its host the same notice with its own request id as source; our
+/// host forwards it to the callee under the id the callee knows.
+///
 /// The host also tells a callee when its caller has gone (an HTTP client that disconnected, a
 /// gateway deadline): it sends the callee a CloudEvent of type ``cancelEventType`` whose source is
 /// the request id the callee received. Our worker cancels that handler; AutoGen's workers match no
@@ -30,5 +33,17 @@ public enum StreamedCallWire {
   /// The request id of a chunk event's topic type, or nil when it is not one.
   public static func requestId(ofTopicType type: String) -> Substring? {
     type.hasPrefix(topicPrefix) ? type.dropFirst(topicPrefix.count) : nil
+  }
+}
+
+extension Io_Cloudevents_V1_CloudEvent {
+  /// The "caller has gone" notice for `requestId` (see ``StreamedCallWire``).
+  public static func cancelNotice(requestId: String) -> Io_Cloudevents_V1_CloudEvent {
+    var notice = Io_Cloudevents_V1_CloudEvent()
+    notice.id = "cancel-\(requestId)"
+    notice.source = requestId
+    notice.specVersion = "1.0"
+    notice.type = StreamedCallWire.cancelEventType
+    return notice
   }
 }

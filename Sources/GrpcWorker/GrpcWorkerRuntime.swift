@@ -469,7 +469,14 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
           cause: error)
       }
     }
-    return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient)
+    do {
+      return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient)
+    } catch let error as AgentRuntimeError where error.code == .cancelled {
+      // Tell the host this caller has gone, so the callee's handler is cancelled now rather than
+      // at its deadline.
+      _ = enqueue(.with { $0.cloudEvent = .cancelNotice(requestId: requestId) })
+      throw error
+    }
   }
 
   public func publish(

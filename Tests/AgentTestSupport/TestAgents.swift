@@ -134,3 +134,34 @@ public actor ShoutingAgent: RoutedAgent {
     }
   }
 }
+
+/// Streams `count` chunks ("part 1" …) for a `ChatMessage` whose text is the count, then answers
+/// "done"; with text "hang" it streams one chunk, then waits until cancelled and records that.
+public actor StreamingAgent: RoutedAgent {
+  public nonisolated let id: AgentId
+  let log: Recorder<String>
+  public init(id: AgentId, log: Recorder<String>) {
+    self.id = id
+    self.log = log
+  }
+
+  public static func registerHandlers(_ router: inout MessageRouter<StreamingAgent>) {
+    router.onRPC(ChatMessage.self) { agent, message, context -> ChatReply in
+      if message.text == "hang" {
+        try await context.stream(ChatReply(text: "part 1"))
+        do {
+          try await Task.sleep(for: .seconds(3600))
+        } catch {
+          agent.log.record("cancelled")
+          throw error
+        }
+      }
+      let count = Int(message.text) ?? 0
+      for index in 1...max(1, count) where count > 0 {
+        try await context.stream(ChatReply(text: "part \(index)"))
+      }
+      agent.log.record("streamed \(count) streaming=\(context.isStreaming)")
+      return ChatReply(text: "done")
+    }
+  }
+}

@@ -70,11 +70,11 @@ struct HostMetricsTests {
     }
   }
 
-  @Test("without metricsAddress there is no endpoint, and asking for it says so")
+  @Test("without httpAddress there is no HTTP listener, and asking for it says so")
   func disabled() async throws {
     try await withTestHost { host, _ in
       let error = await #expect(throws: AgentRuntimeError.self) { try await host.metricsAddress() }
-      #expect(error?.message.contains("metricsAddress is not set") == true)
+      #expect(error?.message.contains("httpAddress is not set") == true)
       #expect(host.metricsText().contains("agents_host_connected_workers 0.0"))
     }
   }

@@ -56,25 +56,36 @@ package final class EventTap: Sendable {
   private let state = Mutex(State())
   /// Readers open; the router skips the tap's matching work when zero and no ring is kept.
   private let readerCount = Atomic<Int>(0)
+  /// Told when readers open or close (the router's watchers, for tests and metrics).
+  private let observer = Mutex<(@Sendable () -> Void)?>(nil)
 
   package init(ringCapacity: Int = 1024, readerBuffer: Int = 4096) {
     self.ringCapacity = max(0, ringCapacity)
     self.readerBuffer = max(1, readerBuffer)
   }
 
+  /// Calls `observer` whenever a reader opens or closes.
+  package func observeReaders(_ observer: @escaping @Sendable () -> Void) {
+    self.observer.withLock { $0 = observer }
+  }
+
+  private func readersChanged() {
+    observer.withLock { $0 }?()
+  }
+
   /// Records a routed publish and hands it to matching readers. Called by the router for every
   /// publish, so it does as little as it can.
   package func offer(_ event: RawCloudEvent) {
     guard ringCapacity > 0 || readerCount.load(ordering: .relaxed) > 0 else { return }
-    state.withLock { state in
-      guard !state.isClosed else { return }
+    let changed = state.withLock { state -> Bool in
+      guard !state.isClosed else { return false }
       let tapped = TappedEvent(sequence: state.nextSequence, event: event)
       state.nextSequence += 1
       if ringCapacity > 0 {
         if state.ring.count == ringCapacity { state.ring.removeFirst() }
         state.ring.append(tapped)
       }
-      guard !state.readers.isEmpty else { return }
+      guard !state.readers.isEmpty else { return false }
       // Yield under the lock so that every reader sees sequence order.
       var dropped: [Int] = []
       for (id, reader) in state.readers where reader.filter.matches(event) {
@@ -86,7 +97,9 @@ package final class EventTap: Sendable {
       }
       for id in dropped { state.readers[id] = nil }
       if !dropped.isEmpty { readerCount.subtract(dropped.count, ordering: .relaxed) }
+      return !dropped.isEmpty
     }
+    if changed { readersChanged() }
   }
 
   /// Opens a reader: first the ring's events after `sequence` (when given) that match, then live
@@ -94,6 +107,7 @@ package final class EventTap: Sendable {
   package func open(_ filter: TapFilter, after sequence: UInt64? = nil) -> TapReader {
     let (events, continuation) = AsyncStream.makeStream(
       of: TappedEvent.self, bufferingPolicy: .bufferingOldest(readerBuffer))
+    defer { readersChanged() }
     return state.withLock { state in
       let reader = TapReader(events: events, tap: self, id: state.nextReader)
       guard !state.isClosed else {
@@ -119,6 +133,7 @@ package final class EventTap: Sendable {
       return reader.continuation
     }
     continuation?.finish()
+    if continuation != nil { readersChanged() }
   }
 
   /// Ends every reader (host shutdown); later readers end at once.

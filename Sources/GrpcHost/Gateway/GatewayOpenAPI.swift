@@ -173,5 +173,6 @@ enum GatewayOpenAPI {
     }
   }
 }
+
 """#
 }

@@ -76,6 +76,11 @@ struct HTTPGateway: Sendable {
     let target = try AgentId(type: try Self.parameter("type", context), key: try Self.parameter("key", context))
     let timeout = try Self.timeout(request)
     let typeName = Self.typeName(request)
+    guard typeName?.isEmpty == false else {
+      throw AgentRuntimeError(
+        code: .invalidArgument,
+        message: "the message type name is missing: pass ?type=NAME or 'Content-Type: application/json; type=NAME'")
+    }
     if Self.acceptsEventStream(request) {
       try Self.checkContentLength(request, limit: gateway.maxMessageSize)
       return streamingInvoke(request, target: target, typeName: typeName, timeout: timeout)
@@ -100,8 +105,10 @@ struct HTTPGateway: Sendable {
   /// cancels the call, and its handler.
   private func streamingInvoke(_ request: Request, target: AgentId, typeName: String?, timeout: Duration?) -> Response {
     let gateway = self.gateway
+    var headers = Self.eventStreamHeaders
+    headers[.connection] = "close"  // watching for the client's disconnect uses up the connection
     return Response(
-      status: .ok, headers: Self.eventStreamHeaders,
+      status: .ok, headers: headers,
       body: ResponseBody { writer in
         let (frames, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
         do {
@@ -176,8 +183,10 @@ struct HTTPGateway: Sendable {
       TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init)), after: after)
     let keepAliveInterval = self.keepAliveInterval
     let readerBuffer = gateway.router.tap.readerBuffer
+    var headers = Self.eventStreamHeaders
+    headers[.connection] = "close"
     return Response(
-      status: .ok, headers: Self.eventStreamHeaders,
+      status: .ok, headers: headers,
       body: ResponseBody { writer in
         defer { reader.close() }
         // The writer may wait on a reader that stopped reading; what it has not taken piles up here

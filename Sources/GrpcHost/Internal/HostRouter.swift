@@ -89,6 +89,7 @@ final class HostRouter: Sendable {
     self.logger = logger
     self.metrics = metrics
     self.tap = tap
+    defer { tap.observeReaders { [weak self] in self?.notifyWatchers() } }
     (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
@@ -352,6 +353,9 @@ final class HostRouter: Sendable {
     if let hostId = StreamedCallWire.requestId(ofTopicType: event.type) {
       return routeChunk(event, hostId: String(hostId), from: link)
     }
+    if event.type == StreamedCallWire.cancelEventType {
+      return abandon(callerRequestId: event.source, caller: link)
+    }
     let topic: TopicId
     do {
       topic = try TopicId(type: event.type, source: event.source)
@@ -427,12 +431,9 @@ final class HostRouter: Sendable {
       return state.channels[rpc.callee].map { ($0, hostId) }
     }
     guard let (callee, hostId) = callee else { return }
-    var notice = Io_Cloudevents_V1_CloudEvent()
-    notice.id = "cancel-\(hostId)"
-    notice.source = hostId
-    notice.specVersion = "1.0"
-    notice.type = StreamedCallWire.cancelEventType
-    if let bytes: [UInt8] = try? notice.serializedBytes(), let raw = try? RawCloudEvent(bytes: bytes) {
+    if let bytes: [UInt8] = try? Io_Cloudevents_V1_CloudEvent.cancelNotice(requestId: hostId).serializedBytes(),
+      let raw = try? RawCloudEvent(bytes: bytes)
+    {
       callee.outbound.append(.event(raw))
     }
   }
