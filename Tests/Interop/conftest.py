@@ -80,6 +80,21 @@ async def our_host(*extra: str, address: str = "127.0.0.1:0"):
         assert status == 0, f"runtime-host exited with {status}: {''.join(host.stderr)}"
 
 
+@asynccontextmanager
+async def our_host_with_http(*extra: str):
+    """runtime-host with its HTTP listener (the gateway); yields (gRPC HOST:PORT, HTTP HOST:PORT)."""
+    args = [binary("runtime-host"), "--address", "127.0.0.1:0", "--http-address", "127.0.0.1:0",
+            "--rpc-timeout", str(HOST_RPC_TIMEOUT), "--log-level", "notice", *extra]
+    host = await asyncio.to_thread(Process, args, "runtime-host")
+    try:
+        http_line = await asyncio.to_thread(host.read_line)
+        assert "://" in http_line, http_line
+        yield host.first_line.rsplit(" ", 1)[-1], http_line.split("://", 1)[1].split(" ", 1)[0]
+    finally:
+        status = await asyncio.to_thread(host.stop)
+        assert status == 0, f"runtime-host exited with {status}: {''.join(host.stderr)}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,11 +11,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_host: starts runtime-host on a free loopback port; sets $address and $host_pid and prints
-# the host's first line.
+# start_host: starts runtime-host on free loopback ports (gRPC and HTTP); sets $address (gRPC),
+# $http (HTTP, HOST:PORT) and $host_pid and prints the host's two address lines.
 start_host() {
   mkfifo "$work/host.out"
-  "$bin/runtime-host" --address 127.0.0.1:0 --log-level warning >"$work/host.out" 2>"$work/host.err" &
+  "$bin/runtime-host" --address 127.0.0.1:0 --http-address 127.0.0.1:0 --log-level warning >"$work/host.out" 2>"$work/host.err" &
   host_pid=$!
   pids+=("$host_pid")
   local fd line
@@ -23,6 +23,19 @@ start_host() {
   read -r -t 60 -u "$fd" line || { echo "runtime-host did not start" >&2; cat "$work/host.err" >&2; exit 1; }
   echo "$line"
   address=${line##* }
+  read -r -t 60 -u "$fd" line || { echo "runtime-host did not start its HTTP listener" >&2; cat "$work/host.err" >&2; exit 1; }
+  echo "$line"
+  http=${line#*://}
+  http=${http%% *}
+}
+
+# wait_for_line FILE PATTERN COUNT: waits (at most 20 s) until FILE has COUNT lines matching PATTERN.
+wait_for_line() {
+  local deadline=$((SECONDS + 20))
+  until [[ $(grep -c -- "$2" "$1" 2>/dev/null) -ge $3 ]]; do
+    ((SECONDS < deadline)) || { echo "timed out waiting for '$2' in $1" >&2; return 1; }
+    sleep 0.05
+  done
 }
 
 # start NAME COMMAND...: runs COMMAND in the background and waits (bounded) for its first stderr

@@ -18,6 +18,7 @@ import Foundation
 import GrpcWorker
 import Logging
 import SwiftProtobuf
+import Synchronization
 import UnixSignals
 
 // Same names and fields as the Python dataclasses in test_interop.py.
@@ -36,6 +37,11 @@ struct InteropAnswer: Codable, Sendable {
 }
 
 struct InteropSilent: Codable, Sendable {
+  var text: String
+}
+
+/// A partial answer a Python agent streams (see StreamedCallWire).
+struct InteropChunk: Codable, Sendable {
   var text: String
 }
 
@@ -112,6 +118,13 @@ actor SwiftDriver: RoutedAgent {
           let answer = try await agent.runtime.send(
             InteropQuestion(text: command.text), to: target, returning: InteropAnswer.self, timeout: timeout)
           return result(true, "\(answer.text) | from \(answer.source)")
+        case "ask_stream":
+          // A streamed call: every chunk in order, then the typed answer.
+          let chunks = Mutex<[String]>([])
+          let answer = try await agent.runtime.send(
+            InteropQuestion(text: command.text), to: target, returning: InteropAnswer.self, timeout: timeout,
+            onChunk: { chunk in chunks.withLock { $0.append((chunk as? InteropChunk)?.text ?? "unexpected \(chunk)") } })
+          return result(true, "chunks: \(chunks.withLock { $0 }.joined(separator: ",")) | \(answer.text)")
         case "ask_silent":
           try await agent.runtime.send(InteropSilent(text: command.text), to: target, timeout: timeout)
           return result(true, "answered")
@@ -148,7 +161,7 @@ struct InteropPeer: AsyncParsableCommand {
 
   func run() async throws {
     var serializers = SerializationRegistry()
-    for type in [InteropMessage.self, InteropQuestion.self, InteropAnswer.self, InteropSilent.self, Command.self, CommandResult.self] as [any (Codable & Sendable).Type] {
+    for type in [InteropMessage.self, InteropQuestion.self, InteropAnswer.self, InteropSilent.self, InteropChunk.self, Command.self, CommandResult.self] as [any (Codable & Sendable).Type] {
       register(type, in: &serializers)
     }
     serializers.registerProtobuf(Google_Protobuf_StringValue.self)
