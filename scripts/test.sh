@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the interop tests against AutoGen's Python runtime (pytest), then the
-# Swift tests. Installs what the tests need first when it is missing:
+# Runs the whole test suite: the interop tests against AutoGen's Python runtime (pytest), the
+# gateway's OpenAPI check (schemathesis), the host fuzz test, then the Swift tests. Installs what the tests need first when it is missing:
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
 #     the committed generated code matches Protos/;
 #   - openssl, with which the TLS tests make their certificates;
@@ -16,6 +16,13 @@ if ! command -v protoc >/dev/null || [[ ! -f /usr/include/google/protobuf/any.pr
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler libprotobuf-dev >&2
   else
     echo "warning: protoc not found; the generated-code check will be skipped" >&2
+  fi
+fi
+
+if ! command -v curl >/dev/null; then  # the demos and the schemathesis check use it
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
   fi
 fi
 
@@ -42,6 +49,9 @@ echo "== interop: AutoGen's Python runtime with our host and worker (Tests/Inter
   INTEROP_RUNTIME_HOST="$bin/runtime-host" INTEROP_INTEROP_PEER="$bin/InteropPeer" \
     timeout 900 "$python" -m pytest -p no:cacheprovider -q -rA
 ) || status=1
+
+echo "== gateway: schemathesis against docs/openapi.json (scripts/schemathesis.sh)"
+scripts/schemathesis.sh || status=1
 
 echo "== fuzz: 100,000 random and mutated frames at the host (alone, so its load slows nothing else)"
 AGENTS_FUZZ=1 swift test --filter HostFuzzTests || status=1

@@ -52,6 +52,13 @@ struct GatewayHTTPTests {
 
       let badTimeout = try await http(.POST, "\(base)/v1/agents/echo/k?type=ChatMessage&timeout=-1", body: #"{"text":"x"}"#)
       #expect(badTimeout.status == 400)
+      // A huge timeout is capped (by the host's RPC timeout), not a crash.
+      let hugeTimeout = try await http(.POST, "\(base)/v1/agents/echo/k?type=ChatMessage&timeout=1e300", body: #"{"text":"x"}"#)
+      #expect(hugeTimeout.status == 200)
+
+      let wrongMethod = try await http(.PUT, "\(base)/v1/agents/echo/k?type=ChatMessage", body: #"{"text":"x"}"#)
+      #expect(wrongMethod.status == 405)
+      #expect(wrongMethod.headers["allow"] == "POST")
 
       let slow = try await http(.POST, "\(base)/v1/agents/silent/k?type=ChatMessage&timeout=0.3", body: #"{"text":"x"}"#)
       #expect(slow.status == 504)
@@ -127,9 +134,14 @@ struct GatewayHTTPTests {
 
       let badTopic = try await http(.POST, "\(fixture.base)/v1/topics/bad%20topic/s?type=ChatMessage", body: #"{"text":"x"}"#)
       #expect(badTopic.status == 400)
-      let mismatch = try await http(
-        .POST, "\(fixture.base)/v1/topics/chat/other", body: cloudEvent, contentType: "application/cloudevents+json")
-      #expect(mismatch.status == 400)
+      // The path names the topic: an event naming another is published to the path's.
+      let renamed = try await http(
+        .POST, "\(fixture.base)/v1/topics/chat/room3", body: cloudEvent, contentType: "application/cloudevents+json")
+      #expect(renamed.status == 202)
+      #expect(try await fixture.echoLog.waitFor(count: 3).last == "echo/room3 got structured on chat/room3 from nobody")
+      let noData = try await http(
+        .POST, "\(fixture.base)/v1/topics/chat/room3", body: #"{"dataschema":"ChatMessage"}"#, contentType: "application/cloudevents+json")
+      #expect(noData.status == 400)
     }
   }
 

@@ -143,7 +143,7 @@ package final class Gateway: Sendable {
   package func publish(_ payload: SerializedPayload, to topic: TopicId, messageId: String? = nil) throws -> String {
     let event = PublishedEvent(topic: topic, sender: nil, messageId: messageId ?? UUID().uuidString, payload: payload)
     try checkSize(payload, "the message published to \(topic)")
-    try publish(try Io_Cloudevents_V1_CloudEvent(event))
+    try publish(try GatewayJSON.wireEvent(event))
     return event.messageId
   }
 

@@ -35,37 +35,41 @@ package enum GatewayJSON {
     header?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
   }
 
-  /// Reads a structured-mode CloudEvent (`application/cloudevents+json`) as the event to publish.
-  /// The message type name is `dataschema` (as AutoGen's workers set it), or `typeName` when given.
-  package static func cloudEvent(json body: Data, typeName: String?) throws(AgentRuntimeError) -> Io_Cloudevents_V1_CloudEvent {
+  /// Reads a structured-mode CloudEvent (`application/cloudevents+json`) as the event to publish
+  /// to `topic` (its own `type` and `source`, if any, are replaced). The message type name is
+  /// `dataschema` (as AutoGen's workers set it), or `typeName` when given.
+  package static func cloudEvent(
+    json body: Data, topic: TopicId, typeName: String?
+  ) throws(AgentRuntimeError) -> Io_Cloudevents_V1_CloudEvent {
     guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
       throw AgentRuntimeError(code: .invalidArgument, message: "the body is not a JSON object (a structured-mode CloudEvent)")
     }
-    func string(_ key: String) throws(AgentRuntimeError) -> String? {
+    /// A string attribute; an empty one counts as absent unless `keepEmpty`.
+    func string(_ key: String, keepEmpty: Bool = false) throws(AgentRuntimeError) -> String? {
       guard let value = object[key] else { return nil }
       guard let text = value as? String else {
         throw AgentRuntimeError(code: .invalidArgument, message: "CloudEvent attribute '\(key)' must be a string")
       }
-      return text
+      return text.isEmpty && !keepEmpty ? nil : text
     }
+    _ = (try string("type"), try string("source"))  // replaced by `topic`, but must be strings
     if let version = try string("specversion"), version != "1.0" {
       throw AgentRuntimeError(code: .invalidArgument, message: "unsupported CloudEvents specversion '\(version)': expected 1.0")
     }
-    guard let type = try string("type") else {
-      throw AgentRuntimeError(code: .invalidArgument, message: "the CloudEvent has no 'type' (the topic type)")
-    }
-    let topic = try TopicId(type: type, source: try string("source") ?? "")
     let schema = try string("dataschema")
     guard let name = typeName ?? schema, !name.isEmpty else {
       throw AgentRuntimeError(
         code: .invalidArgument, message: "the message type name is missing: set 'dataschema' or pass ?type=NAME")
     }
     let payload: SerializedPayload
-    if let encoded = try string("data_base64") {
+    if object["data"] != nil, object["data_base64"] != nil {
+      throw AgentRuntimeError(code: .invalidArgument, message: "the CloudEvent has both 'data' and 'data_base64': give one")
+    }
+    if let encoded = try string("data_base64", keepEmpty: true) {
       guard let data = Data(base64Encoded: encoded) else {
         throw AgentRuntimeError(code: .invalidArgument, message: "'data_base64' is not valid base64")
       }
-      payload = SerializedPayload(typeName: name, contentType: try string("datacontenttype") ?? ContentType.protobuf, data: data)
+      payload = SerializedPayload(typeName: name, contentType: try string("datacontenttype") ?? "application/octet-stream", data: data)
     } else if let data = object["data"] {
       let contentType = try string("datacontenttype") ?? ContentType.json
       guard mediaType(contentType) == ContentType.json else {
@@ -80,7 +84,17 @@ package enum GatewayJSON {
       throw AgentRuntimeError(code: .invalidArgument, message: "the CloudEvent has neither 'data' nor 'data_base64'")
     }
     let event = PublishedEvent(topic: topic, sender: nil, messageId: try string("id") ?? UUID().uuidString, payload: payload)
-    return try Io_Cloudevents_V1_CloudEvent(event)
+    return try wireEvent(event)
+  }
+
+  /// The CloudEvent for an event the gateway publishes; a protobuf payload that is not a
+  /// serialized `google.protobuf.Any` is the caller's mistake (`.invalidArgument`).
+  package static func wireEvent(_ event: PublishedEvent) throws(AgentRuntimeError) -> Io_Cloudevents_V1_CloudEvent {
+    do {
+      return try Io_Cloudevents_V1_CloudEvent(event)
+    } catch {
+      throw AgentRuntimeError(code: .invalidArgument, message: error.message)
+    }
   }
 
   /// A published event as a structured-mode CloudEvent: `data` inline for JSON, `data_base64`

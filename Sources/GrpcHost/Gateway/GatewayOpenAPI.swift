@@ -9,45 +9,87 @@ enum GatewayOpenAPI {
     "description": "Call, publish to and watch agents on a runtime-host over HTTP/JSON and Server-Sent Events. When the host has a token, every /v1 route needs 'Authorization: Bearer TOKEN'. Errors are JSON {\"code\", \"message\"}."
   },
   "components": {
-    "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+    "securitySchemes": {
+      "bearer": {
+        "type": "http",
+        "scheme": "bearer"
+      }
+    },
     "schemas": {
       "Error": {
         "type": "object",
-        "required": ["code", "message"],
-        "properties": { "code": { "type": "string" }, "message": { "type": "string" } }
+        "required": [
+          "code",
+          "message"
+        ],
+        "properties": {
+          "code": {
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          }
+        }
       },
       "Envelope": {
         "type": "object",
         "description": "A non-JSON payload (or a streamed chunk): its type name, content type, and data inline (JSON) or base64.",
-        "required": ["type", "contentType"],
+        "required": [
+          "type",
+          "contentType"
+        ],
         "properties": {
-          "type": { "type": "string" },
-          "contentType": { "type": "string" },
+          "type": {
+            "type": "string"
+          },
+          "contentType": {
+            "type": "string"
+          },
           "data": {},
-          "data_base64": { "type": "string" }
+          "data_base64": {
+            "type": "string"
+          }
         }
       },
       "AgentTypes": {
         "type": "object",
-        "required": ["agentTypes"],
+        "required": [
+          "agentTypes"
+        ],
         "properties": {
           "agentTypes": {
             "type": "array",
             "items": {
               "type": "object",
-              "required": ["type", "workers", "subscriptions"],
+              "required": [
+                "type",
+                "workers",
+                "subscriptions"
+              ],
               "properties": {
-                "type": { "type": "string" },
-                "workers": { "type": "integer" },
+                "type": {
+                  "type": "string"
+                },
+                "workers": {
+                  "type": "integer"
+                },
                 "subscriptions": {
                   "type": "array",
                   "items": {
                     "type": "object",
-                    "required": ["id"],
+                    "required": [
+                      "id"
+                    ],
                     "properties": {
-                      "id": { "type": "string" },
-                      "topicType": { "type": "string" },
-                      "topicTypePrefix": { "type": "string" }
+                      "id": {
+                        "type": "string"
+                      },
+                      "topicType": {
+                        "type": "string"
+                      },
+                      "topicTypePrefix": {
+                        "type": "string"
+                      }
                     }
                   }
                 }
@@ -58,33 +100,102 @@ enum GatewayOpenAPI {
       },
       "Published": {
         "type": "object",
-        "required": ["id"],
-        "properties": { "id": { "type": "string" } }
+        "required": [
+          "id"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          }
+        }
       }
     },
     "parameters": {
       "messageType": {
-        "name": "type", "in": "query", "required": false,
-        "description": "The message type name agents dispatch on (or the Content-Type parameter 'type=NAME').",
-        "schema": { "type": "string" }
+        "name": "type",
+        "in": "query",
+        "required": true,
+        "description": "The message type name agents dispatch on. (Instead of this parameter, a caller may give it as the Content-Type parameter 'application/json; type=NAME'.)",
+        "schema": {
+          "type": "string",
+          "minLength": 1
+        }
       }
     },
     "responses": {
-      "BadRequest": { "description": "Bad JSON, invalid id or topic, missing type name", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-      "Unauthorized": { "description": "Missing or wrong bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-      "TooLarge": { "description": "Over --max-message-size", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-      "Unavailable": { "description": "The host is shutting down", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+      "BadRequest": {
+        "description": "Bad JSON, invalid id or topic, missing type name",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unauthorized": {
+        "description": "Missing or wrong bearer token",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "TooLarge": {
+        "description": "Over --max-message-size",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
+      "Unavailable": {
+        "description": "The host is shutting down",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      }
     }
   },
-  "security": [{ "bearer": [] }],
+  "security": [
+    {
+      "bearer": []
+    }
+  ],
   "paths": {
     "/healthz": {
       "get": {
         "summary": "200 while serving, 503 while shutting down (no token needed).",
         "security": [],
         "responses": {
-          "200": { "description": "Serving", "content": { "application/json": { "schema": { "type": "object" } } } },
-          "503": { "description": "Shutting down", "content": { "application/json": { "schema": { "type": "object" } } } }
+          "200": {
+            "description": "Serving",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Shutting down",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          }
         }
       }
     },
@@ -92,15 +203,37 @@ enum GatewayOpenAPI {
       "get": {
         "summary": "Prometheus metrics (no token needed).",
         "security": [],
-        "responses": { "200": { "description": "The text exposition", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+        "responses": {
+          "200": {
+            "description": "The text exposition",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
       }
     },
     "/v1/agent-types": {
       "get": {
         "summary": "Every registered agent type with its worker count and subscriptions.",
         "responses": {
-          "200": { "description": "The agent types", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AgentTypes" } } } },
-          "401": { "$ref": "#/components/responses/Unauthorized" }
+          "200": {
+            "description": "The agent types",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/AgentTypes"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          }
         }
       }
     },
@@ -108,26 +241,124 @@ enum GatewayOpenAPI {
       "post": {
         "summary": "Call an agent (RPC). With 'Accept: text/event-stream' the answer streams as SSE: 'event: chunk' per partial result, then one 'event: result' or 'event: error'.",
         "parameters": [
-          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
-          { "name": "key", "in": "path", "required": true, "schema": { "type": "string" } },
-          { "$ref": "#/components/parameters/messageType" },
-          { "name": "timeout", "in": "query", "required": false, "description": "Seconds to wait, bounded by --rpc-timeout.", "schema": { "type": "number", "exclusiveMinimum": 0 } }
+          {
+            "name": "type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_\\-\\.]+$"
+            }
+          },
+          {
+            "name": "key",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          {
+            "$ref": "#/components/parameters/messageType"
+          },
+          {
+            "name": "timeout",
+            "in": "query",
+            "required": false,
+            "description": "Seconds to wait, bounded by --rpc-timeout.",
+            "schema": {
+              "type": "number",
+              "exclusiveMinimum": 0
+            }
+          }
         ],
-        "requestBody": { "required": true, "content": { "application/json": { "schema": {} } } },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {}
+            }
+          }
+        },
         "responses": {
           "200": {
             "description": "The agent's answer: its JSON as is (type name in the Agent-Message-Type header), or an Envelope for protobuf; an SSE stream with Accept: text/event-stream",
-            "headers": { "Agent-Message-Type": { "schema": { "type": "string" } } },
-            "content": { "application/json": { "schema": {} }, "text/event-stream": { "schema": { "type": "string" } } }
+            "headers": {
+              "Agent-Message-Type": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {}
+              },
+              "text/event-stream": {
+                "schema": {
+                  "type": "object",
+                  "description": "One Server-Sent Event: its 'event' name, 'id' and JSON 'data'.",
+                  "properties": {
+                    "event": {
+                      "type": "string"
+                    },
+                    "id": {
+                      "type": "string"
+                    },
+                    "data": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
           },
-          "204": { "description": "The handler returned nothing" },
-          "400": { "$ref": "#/components/responses/BadRequest" },
-          "401": { "$ref": "#/components/responses/Unauthorized" },
-          "404": { "description": "No worker serves the agent type", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-          "413": { "$ref": "#/components/responses/TooLarge" },
-          "502": { "description": "The agent's handler failed (its text)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-          "503": { "$ref": "#/components/responses/Unavailable" },
-          "504": { "description": "No answer within the deadline", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+          "204": {
+            "description": "The handler returned nothing"
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "description": "No worker serves the agent type",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "502": {
+            "description": "The agent refused or failed: its handler threw (code handler-failed, its text), has no handler for the message type (unhandled-message), or could not decode it (serialization-failed)",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          },
+          "504": {
+            "description": "No answer within the deadline",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
         }
       }
     },
@@ -135,23 +366,122 @@ enum GatewayOpenAPI {
       "post": {
         "summary": "Publish a message (JSON with a type name, or a structured-mode CloudEvent with Content-Type application/cloudevents+json).",
         "parameters": [
-          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
-          { "name": "source", "in": "path", "required": true, "schema": { "type": "string" } },
-          { "$ref": "#/components/parameters/messageType" }
+          {
+            "name": "type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
+            }
+          },
+          {
+            "name": "source",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          {
+            "$ref": "#/components/parameters/messageType"
+          }
         ],
         "requestBody": {
           "required": true,
           "content": {
-            "application/json": { "schema": {} },
-            "application/cloudevents+json": { "schema": { "type": "object", "required": ["type", "source"] } }
+            "application/json": {
+              "schema": {}
+            },
+            "application/cloudevents+json": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "specversion": {
+                    "type": "string",
+                    "enum": [
+                      "1.0"
+                    ]
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "type": {
+                    "type": "string"
+                  },
+                  "source": {
+                    "type": "string"
+                  },
+                  "datacontenttype": {
+                    "type": "string"
+                  },
+                  "dataschema": {
+                    "type": "string"
+                  },
+                  "data": {},
+                  "data_base64": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                  }
+                },
+                "description": "A structured-mode CloudEvent. The topic is the path's: the event's own 'type' and 'source', if any, are replaced by it. The message type name is 'dataschema' (or ?type=). The data is inline JSON ('data'), or bytes in 'data_base64' with 'datacontenttype' (default application/octet-stream; application/x-protobuf bytes must be a serialized google.protobuf.Any). Workers decode JSON and protobuf only.",
+                "oneOf": [
+                  {
+                    "required": [
+                      "data"
+                    ],
+                    "not": {
+                      "required": [
+                        "data_base64"
+                      ]
+                    },
+                    "properties": {
+                      "datacontenttype": {
+                        "type": "string",
+                        "pattern": "^(application/json( *;.*)?)?$"
+                      }
+                    }
+                  },
+                  {
+                    "required": [
+                      "data_base64"
+                    ],
+                    "not": {
+                      "required": [
+                        "data"
+                      ]
+                    }
+                  }
+                ]
+              }
+            }
           }
         },
         "responses": {
-          "202": { "description": "Routed; the event id", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Published" } } } },
-          "400": { "$ref": "#/components/responses/BadRequest" },
-          "401": { "$ref": "#/components/responses/Unauthorized" },
-          "413": { "$ref": "#/components/responses/TooLarge" },
-          "503": { "$ref": "#/components/responses/Unavailable" }
+          "202": {
+            "description": "Routed; the event id",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Published"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
         }
       }
     },
@@ -159,15 +489,182 @@ enum GatewayOpenAPI {
       "get": {
         "summary": "A live SSE stream of publishes on the topic type (or prefix): 'id:' the host's sequence, 'event:' the topic type, 'data:' a JSON CloudEvent. Last-Event-ID resumes from the host's replay ring; ': keepalive' every 15 s; a reader that falls behind gets a final 'event: error'.",
         "parameters": [
-          { "name": "type", "in": "path", "required": true, "schema": { "type": "string" } },
-          { "name": "prefix", "in": "query", "required": false, "schema": { "type": "boolean" } },
-          { "name": "source", "in": "query", "required": false, "schema": { "type": "string" } },
-          { "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" } }
+          {
+            "name": "type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
+            }
+          },
+          {
+            "name": "prefix",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "boolean"
+            }
+          },
+          {
+            "name": "source",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "pattern": "^[0-9]{0,19}$"
+            }
+          }
         ],
         "responses": {
-          "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
-          "400": { "$ref": "#/components/responses/BadRequest" },
-          "401": { "$ref": "#/components/responses/Unauthorized" }
+          "200": {
+            "description": "The event stream",
+            "content": {
+              "text/event-stream": {
+                "schema": {
+                  "type": "object",
+                  "description": "One Server-Sent Event: its 'event' name, 'id' and JSON 'data'.",
+                  "properties": {
+                    "event": {
+                      "type": "string"
+                    },
+                    "id": {
+                      "type": "string"
+                    },
+                    "data": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          }
+        }
+      },
+      "post": {
+        "summary": "Publish to the topic (type, 'events'): as POST /v1/topics/{type}/{source} with source 'events'.",
+        "parameters": [
+          {
+            "name": "type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
+            }
+          },
+          {
+            "$ref": "#/components/parameters/messageType"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {}
+            },
+            "application/cloudevents+json": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "specversion": {
+                    "type": "string",
+                    "enum": [
+                      "1.0"
+                    ]
+                  },
+                  "id": {
+                    "type": "string"
+                  },
+                  "type": {
+                    "type": "string"
+                  },
+                  "source": {
+                    "type": "string"
+                  },
+                  "datacontenttype": {
+                    "type": "string"
+                  },
+                  "dataschema": {
+                    "type": "string"
+                  },
+                  "data": {},
+                  "data_base64": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                  }
+                },
+                "description": "A structured-mode CloudEvent. The topic is the path's: the event's own 'type' and 'source', if any, are replaced by it. The message type name is 'dataschema' (or ?type=). The data is inline JSON ('data'), or bytes in 'data_base64' with 'datacontenttype' (default application/octet-stream; application/x-protobuf bytes must be a serialized google.protobuf.Any). Workers decode JSON and protobuf only.",
+                "oneOf": [
+                  {
+                    "required": [
+                      "data"
+                    ],
+                    "not": {
+                      "required": [
+                        "data_base64"
+                      ]
+                    },
+                    "properties": {
+                      "datacontenttype": {
+                        "type": "string",
+                        "pattern": "^(application/json( *;.*)?)?$"
+                      }
+                    }
+                  },
+                  {
+                    "required": [
+                      "data_base64"
+                    ],
+                    "not": {
+                      "required": [
+                        "data"
+                      ]
+                    }
+                  }
+                ]
+              }
+            }
+          }
+        },
+        "responses": {
+          "202": {
+            "description": "Routed; the event id",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Published"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "413": {
+            "$ref": "#/components/responses/TooLarge"
+          },
+          "503": {
+            "$ref": "#/components/responses/Unavailable"
+          }
         }
       }
     }

@@ -124,7 +124,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
     guard request.timeoutSeconds >= 0, request.timeoutSeconds.isFinite else {
       throw AgentRuntimeError(code: .invalidArgument, message: "timeout_seconds must be a positive number, or 0 for the host's")
     }
-    let timeout: Duration? = request.timeoutSeconds > 0 ? .milliseconds(Int64((request.timeoutSeconds * 1000).rounded(.up))) : nil
+    let timeout: Duration? = request.timeoutSeconds > 0 ? .seconds(clamping: request.timeoutSeconds) : nil
     return (target, try request.message.serialized(), timeout)
   }
 
@@ -139,6 +139,14 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
     } catch let error as AgentRuntimeError {
       throw RPCError(error)
     }
+  }
+}
+
+extension Duration {
+  /// `seconds` (positive, finite) as a duration, rounded up to whole milliseconds and capped at
+  /// a year: a caller's timeout is bounded by the host's anyway.
+  static func seconds(clamping seconds: Double) -> Duration {
+    .milliseconds(Int64((min(seconds, 365 * 24 * 3600) * 1000).rounded(.up)))
   }
 }
 

@@ -49,8 +49,26 @@ struct HTTPGateway: Sendable {
     v1.get("topics/{type}/events") { request, context -> Response in
       await Self.answering { try tail(request, context) }
     }
+    // Other methods on these paths: 405 with Allow, not the router's 404.
+    for (path, allowed) in [
+      ("/healthz", [HTTPRequest.Method.get]), ("/metrics", [.get]), ("/openapi.json", [.get]), ("/v1/agent-types", [.get]),
+      ("/v1/agents/{type}/{key}", [.post]), ("/v1/topics/{type}/{source}", [.post]), ("/v1/topics/{type}/events", [.get, .post]),
+    ] {
+      for method in Self.methods where !allowed.contains(method) {
+        router.on(RouterPath(path), method: method) { _, _ -> Response in
+          Self.json(
+            .methodNotAllowed,
+            GatewayJSON.error(AgentRuntimeError(code: .invalidArgument, message: "\(method) is not allowed on \(path)")),
+            headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+        }
+      }
+    }
     return router
   }
+
+  private static let methods: [HTTPRequest.Method] = [
+    .get, .head, .post, .put, .delete, .patch, .options, .trace, .connect, HTTPRequest.Method("QUERY")!,
+  ]
 
   // MARK: Routes
 
@@ -148,14 +166,10 @@ struct HTTPGateway: Sendable {
     let body = try await Self.collectBody(&request, limit: gateway.maxMessageSize)
     let id: String
     if GatewayJSON.mediaType(request.headers[.contentType]) == "application/cloudevents+json" {
-      var event = try GatewayJSON.cloudEvent(json: body, typeName: request.uri.queryParameters["type"].map(String.init))
-      guard event.type == topicType, event.source == topicSource else {
-        // The path names the topic; an event naming another one is a mistake, not a redirect.
-        throw AgentRuntimeError(
-          code: .invalidArgument,
-          message: "the CloudEvent's type/source '\(event.type)/\(event.source)' differ from the path's '\(topicType)/\(topicSource)'")
-      }
-      event.source = topicSource
+      // The path names the topic; the event's own type and source, if any, are replaced.
+      let topic = try TopicId(type: topicType, source: topicSource)
+      let event = try GatewayJSON.cloudEvent(
+        json: body, topic: topic, typeName: request.uri.queryParameters["type"].map(String.init))
       id = try gateway.publish(event)
     } else {
       let topic = try TopicId(type: topicType, source: topicSource)
@@ -168,12 +182,17 @@ struct HTTPGateway: Sendable {
   private func tail(_ request: Request, _ context: BasicRequestContext) throws -> Response {
     let topicType = try Self.parameter("type", context)
     let query = request.uri.queryParameters
-    let isPrefix = ["true", "1"].contains(query["prefix"].map { $0.lowercased() } ?? "")
+    let isPrefix: Bool
+    switch query["prefix"].map({ $0.lowercased() }) {
+    case nil, "false", "0": isPrefix = false
+    case "true", "1": isPrefix = true
+    case let other?: throw AgentRuntimeError(code: .invalidArgument, message: "prefix '\(other)' is not true or false")
+    }
     guard TopicId.isValidType(topicType) else {
       throw AgentRuntimeError(code: .invalidArgument, message: "'\(topicType)' is not a valid topic type\(isPrefix ? " prefix" : "")")
     }
     var after: UInt64?
-    if let last = request.headers[Self.lastEventIDHeader] {
+    if let last = request.headers[Self.lastEventIDHeader], !last.isEmpty {  // empty means none (SSE)
       guard let sequence = UInt64(last) else {
         throw AgentRuntimeError(code: .invalidArgument, message: "Last-Event-ID '\(last)' is not a sequence number")
       }
@@ -280,8 +299,9 @@ struct HTTPGateway: Sendable {
     switch code {
     case .unknownAgentType, .notFound: return .notFound
     case .deadlineExceeded: return .gatewayTimeout
-    case .handlerFailed: return .badGateway
-    case .invalidArgument, .unhandledMessage, .serializationFailed: return .badRequest
+    // The agent refused or failed: 502, with its code in the body.
+    case .handlerFailed, .unhandledMessage, .serializationFailed: return .badGateway
+    case .invalidArgument: return .badRequest
     case .unauthenticated: return .unauthorized
     case .resourceExhausted: return .contentTooLarge
     case .unavailable: return .serviceUnavailable
@@ -311,7 +331,7 @@ struct HTTPGateway: Sendable {
     guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
       throw AgentRuntimeError(code: .invalidArgument, message: "timeout '\(text)' is not a positive number of seconds")
     }
-    return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    return .seconds(clamping: seconds)
   }
 
   /// The message type name: `?type=NAME`, else the `Content-Type` header's `type=` parameter.
