@@ -61,6 +61,6 @@ echo "\$ agentctl publish news/demo '{\"text\":\"headline 4\"}' --type Greeting"
 echo "\$ agentctl subscribe news --after 0 --count 4   (replays what the host still holds)"
 timeout 20 "$bin/agentctl" subscribe news --after 0 --count 4 --server "$address" | sed -E 's/"id":"[^"]*",//'
 echo "\$ agentctl call nobody/x '{}' --type Question"
-"$bin/agentctl" call nobody/x '{}' --type Question --server "$address" || echo "(exit status $?)"
+"$bin/agentctl" call nobody/x '{}' --type Question --server "$address" 2>&1 || echo "(exit status $?)"
 stop "$oracle_pid" "$host_pid"
 echo "== done: host and workers stopped cleanly"
