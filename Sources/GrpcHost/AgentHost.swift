@@ -214,9 +214,11 @@ public final class AgentHost: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
           group.addTask { await self.gateway.run() }
+          let httpDone = OneShot<Void>()
           if let httpAddress = configuration.httpAddress {
             let http = try self.makeHTTPServer(address: httpAddress)
             group.addTask {
+              defer { httpDone.resolve(.success(())) }
               do {
                 try await http.run()
               } catch {
@@ -229,6 +231,8 @@ public final class AgentHost: Service, Sendable {
               _ = try? await self.stopRequested.value()
               await http.triggerGracefulShutdown()
             }
+          } else {
+            httpDone.resolve(.success(()))
           }
           group.addTask {
             do {
@@ -241,6 +245,12 @@ public final class AgentHost: Service, Sendable {
           }
           defer { group.cancelAll() }  // the sweeper stops with the server
           try await server.serve()
+          // Let HTTP finish its graceful shutdown (open streams end with the router's), bounded.
+          stopRequested.resolve(.success(()))
+          _ = try? await withDeadline(
+            .seconds(10), timeoutError: { AgentRuntimeError(code: .deadlineExceeded, message: "HTTP shutdown") },
+            cancelledError: { AgentRuntimeError(code: .cancelled, message: "HTTP shutdown") },
+            { try await httpDone.value() })
         }
       } onGracefulShutdown: {
         self.beginGracefulShutdown()

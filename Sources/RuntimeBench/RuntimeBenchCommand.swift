@@ -7,6 +7,7 @@ import Foundation
 ///
 ///     swift run -c release runtime-bench                      # throughput (the default): starts runtime-host itself
 ///     swift run -c release runtime-bench --host 127.0.0.1:50051 --host-pid 1234
+///     swift run -c release runtime-bench gateway                # HTTP invoke and SSE fan-out vs worker RPC and publish
 ///     swift run -c release runtime-bench load --workers 8 --messages 2000
 ///     swift run -c release runtime-bench soak --duration 600
 ///     swift run -c release runtime-bench reconnect --workers 8
@@ -15,7 +16,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
     abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
-    subcommands: [Throughput.self, Load.self, Soak.self, Reconnect.self],
+    subcommands: [Throughput.self, GatewayBench.self, Load.self, Soak.self, Reconnect.self],
     defaultSubcommand: Throughput.self)
 }
 
@@ -166,35 +167,51 @@ struct HostProcess {
   var exited: OneShot<Int32>
   var pid: Int32 { process.processIdentifier }
 
-  static func start(port: Int = 0) async throws -> HostProcess {
+  /// With `http`, the host also serves its HTTP gateway on a free port (``http``).
+  var http: HostAddress?
+
+  static func start(port: Int = 0, http: Bool = false) async throws -> HostProcess {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("runtime-host")
     let process = Process()
     process.executableURL = binary
-    process.arguments = ["--address", "127.0.0.1:\(port)", "--log-level", "error"]
+    process.arguments = ["--address", "127.0.0.1:\(port)", "--log-level", "error"] + (http ? ["--http-address", "127.0.0.1:0"] : [])
     let output = Pipe()
     process.standardOutput = output
     let exited = OneShot<Int32>()
     process.terminationHandler = { exited.resolve(.success($0.terminationStatus)) }
     try process.run()
     let handle = output.fileHandleForReading
-    let line = try await withTimeout(.seconds(30), "runtime-host start") {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+    let lines = try await withTimeout(.seconds(30), "runtime-host start") {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[String], any Error>) in
         DispatchQueue.global().async {
+          var lines: [String] = []
           var bytes = Data()
-          while true {
+          while lines.count < (http ? 2 : 1) {
             let chunk = handle.readData(ofLength: 1)
-            if chunk.isEmpty || chunk == Data("\n".utf8) { break }
-            bytes.append(chunk)
+            if chunk.isEmpty { break }
+            if chunk == Data("\n".utf8) {
+              lines.append(String(decoding: bytes, as: UTF8.self))
+              bytes = Data()
+            } else {
+              bytes.append(chunk)
+            }
           }
-          continuation.resume(returning: String(decoding: bytes, as: UTF8.self))
+          continuation.resume(returning: lines)
         }
       }
     }
-    guard let text = line.split(separator: " ").last else {
+    // "runtime-host listening on HOST:PORT", then "runtime-host http on http://HOST:PORT (…)".
+    guard let text = lines.first?.split(separator: " ").last,
+      !http || (lines.count == 2 && lines[1].contains("://"))
+    else {
       process.terminate()
       throw BenchError(description: "runtime-host printed no address")
     }
-    return HostProcess(process: process, address: try HostAddress(parsing: String(text)), exited: exited)
+    var host = HostProcess(process: process, address: try HostAddress(parsing: String(text)), exited: exited)
+    if http, let url = lines[1].split(separator: " ").first(where: { $0.contains("://") }) {
+      host.http = try HostAddress(parsing: String(url.split(separator: "/").last!))
+    }
+    return host
   }
 
   /// SIGKILL: the host vanishes without closing anything.

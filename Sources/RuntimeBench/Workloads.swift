@@ -151,6 +151,27 @@ struct RPCResult: Codable, Sendable {
 
 /// `callers` workers each making sequential RPCs to an echo agent on another worker.
 func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async throws -> RPCResult {
+  try await withEchoWorker(address) {
+    try await measureCalls(callers: callers) {
+      try await withBenchClient(address) { callerRPC in
+        try await withThrowingTaskGroup(of: ([UInt64], Int).self) { callersGroup in
+          for caller in 0..<callers {
+            callersGroup.addTask {
+              try await callSequentially(callerRPC, caller: caller, calls: callsPerCaller)
+            }
+          }
+          var all: [([UInt64], Int)] = []
+          for try await result in callersGroup { all.append(result) }
+          return all
+        }
+      }
+    }
+  }
+}
+
+/// Runs `body` while a worker serves agent type `bench_echo`, answering every request with
+/// ``echoPayload``; `body` starts once the host routes to it.
+func withEchoWorker<R: Sendable>(_ address: HostAddress, _ body: @Sendable () async throws -> R) async throws -> R {
   try await withBenchClient(address) { echoRPC in
     try await withBenchChannel(echoRPC, clientId: "bench-echo-\(UUID().uuidString)") { echo in
       try await echo.register("bench_echo")
@@ -168,32 +189,26 @@ func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async t
         }
         defer { group.cancelAll() }
         for await _ in ready {}
-        let started = now()
-        let perCaller = try await withBenchClient(address) { callerRPC in
-          try await withThrowingTaskGroup(of: ([UInt64], Int).self) { callersGroup in
-            for caller in 0..<callers {
-              callersGroup.addTask {
-                try await callSequentially(callerRPC, caller: caller, calls: callsPerCaller)
-              }
-            }
-            var all: [([UInt64], Int)] = []
-            for try await result in callersGroup { all.append(result) }
-            return all
-          }
-        }
-        let seconds = Double(now() - started) / 1e9
-        let latencies = perCaller.flatMap(\.0).sorted()
-        func percentile(_ p: Double) -> Double {
-          guard !latencies.isEmpty else { return 0 }
-          return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
-        }
-        return RPCResult(
-          callers: callers, calls: latencies.count, errors: perCaller.map(\.1).reduce(0, +), seconds: seconds,
-          callsPerSecond: Double(latencies.count) / seconds, p50Microseconds: percentile(0.50),
-          p99Microseconds: percentile(0.99))
+        return try await body()
       }
     }
   }
+}
+
+/// Times `run`, which returns each caller's latencies (nanoseconds) and error count.
+func measureCalls(callers: Int, _ run: () async throws -> [([UInt64], Int)]) async throws -> RPCResult {
+  let started = now()
+  let perCaller = try await run()
+  let seconds = Double(now() - started) / 1e9
+  let latencies = perCaller.flatMap(\.0).sorted()
+  func percentile(_ p: Double) -> Double {
+    guard !latencies.isEmpty else { return 0 }
+    return Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
+  }
+  return RPCResult(
+    callers: callers, calls: latencies.count, errors: perCaller.map(\.1).reduce(0, +), seconds: seconds,
+    callsPerSecond: Double(latencies.count) / seconds, p50Microseconds: percentile(0.50),
+    p99Microseconds: percentile(0.99))
 }
 
 private func callSequentially(

@@ -42,6 +42,31 @@ package final class BatchQueue<Element: Sendable>: Sendable {
     }
   }
 
+  /// What ``append(_:limit:)`` did.
+  package enum BoundedAppend: Sendable {
+    case appended
+    /// `limit` elements already wait: the element is dropped.
+    case full
+    /// The queue is finished: the element is dropped.
+    case finished
+  }
+
+  /// Appends `element` unless `limit` elements already wait for the consumer.
+  package func append(_ element: Element, limit: Int) -> BoundedAppend {
+    let outcome: (BoundedAppend, CheckedContinuation<[Element]?, Never>?) = state.withLock { state in
+      guard !state.isFinished else { return (.finished, nil) }
+      if let waiter = state.waiter {
+        state.waiter = nil
+        return (.appended, waiter)
+      }
+      guard state.buffer.count < limit else { return (.full, nil) }
+      state.buffer.append(element)
+      return (.appended, nil)
+    }
+    outcome.1?.resume(returning: [element])
+    return outcome.0
+  }
+
   /// Ends the queue: the consumer gets what is buffered, then nil.
   package func finish() {
     let waiter = state.withLock { state in

@@ -68,19 +68,24 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         TapFilter(topicType: request.topicType, isPrefix: request.prefix, source: request.hasSource ? request.source : nil),
         after: request.hasAfterSequence ? request.afterSequence : nil)
       defer { reader.close() }
-      for await tapped in reader.events {
-        guard let event = try? PublishedEvent(wire: try tapped.event.decoded()) else { continue }
-        try await response.write(.with {
-          $0.sequence = tapped.sequence
-          $0.topicType = event.topic.type
-          $0.topicSource = event.topic.source
-          $0.id = event.messageId
-          $0.message = Agents_Gateway_V1_Payload(event.payload)
-          if let sender = event.sender {
-            $0.senderType = sender.type.name
-            $0.senderKey = sender.key
+      while let items = await reader.next() {
+        let events = items.compactMap { item -> Agents_Gateway_V1_TopicEvent? in
+          guard case .event(let tapped) = item, let event = try? PublishedEvent(wire: try tapped.event.decoded()) else {
+            return nil
           }
-        })
+          return .with {
+            $0.sequence = tapped.sequence
+            $0.topicType = event.topic.type
+            $0.topicSource = event.topic.source
+            $0.id = event.messageId
+            $0.message = Agents_Gateway_V1_Payload(event.payload)
+            if let sender = event.sender {
+              $0.senderType = sender.type.name
+              $0.senderKey = sender.key
+            }
+          }
+        }
+        try await response.write(contentsOf: events)
       }
       if reader.overflowed {
         throw AgentRuntimeError(

@@ -117,48 +117,6 @@ struct HTTPGateway: Sendable {
     return Self.json(.ok, GatewayJSON.encode(GatewayJSON.envelope(answer)), headers: [Self.messageTypeHeader: answer.typeName])
   }
 
-  /// `Accept: text/event-stream`: `event: chunk` per partial result, then one `event: result` or
-  /// `event: error`. The body is read once the stream has started, so a body that is not JSON is
-  /// reported as the stream's `event: error` (code `invalid-argument`). A client that disconnects
-  /// cancels the call, and its handler.
-  private func streamingInvoke(_ request: Request, target: AgentId, typeName: String?, timeout: Duration?) -> Response {
-    let gateway = self.gateway
-    var headers = Self.eventStreamHeaders
-    headers[.connection] = "close"  // watching for the client's disconnect uses up the connection
-    return Response(
-      status: .ok, headers: headers,
-      body: ResponseBody { writer in
-        let (frames, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
-        do {
-          try await request.body.consumeWithCancellationOnInboundClose { body in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-              group.addTask {
-                defer { sink.finish() }
-                do {
-                  let payload = try GatewayJSON.payload(
-                    json: Data(try await body.collect(upTo: gateway.maxMessageSize).readableBytesView), typeName: typeName)
-                  let answer = try await gateway.invoke(payload, to: target, timeout: timeout) { chunk in
-                    sink.yield(SSE.frame(event: "chunk", id: chunk.topic.source, data: GatewayJSON.encode(GatewayJSON.envelope(chunk.payload))))
-                  }
-                  let result = answer.map { GatewayJSON.encode(GatewayJSON.envelope($0)) } ?? Data("null".utf8)
-                  sink.yield(SSE.frame(event: "result", data: result))
-                } catch is CancellationError {
-                  // The client went away; nobody reads what would be written.
-                } catch {
-                  sink.yield(SSE.frame(event: "error", data: Self.errorBody(error)))
-                }
-              }
-              for await frame in frames { try await writer.write(frame) }
-              try await group.waitForAll()
-            }
-          }
-        } catch is CancellationError {
-          return  // the client disconnected: the call (and its handler) was cancelled
-        }
-        try await writer.finish(nil)
-      })
-  }
-
   private func publish(_ request: Request, _ context: BasicRequestContext, source: String? = nil) async throws -> Response {
     let topicType = try Self.parameter("type", context)
     let topicSource = try source ?? Self.parameter("source", context)
@@ -178,94 +136,7 @@ struct HTTPGateway: Sendable {
     return Self.json(.accepted, GatewayJSON.encode(["id": id]))
   }
 
-  /// A live SSE stream of the publishes matching the topic filter (see ``EventTap``).
-  private func tail(_ request: Request, _ context: BasicRequestContext) throws -> Response {
-    let topicType = try Self.parameter("type", context)
-    let query = request.uri.queryParameters
-    let isPrefix: Bool
-    switch query["prefix"].map({ $0.lowercased() }) {
-    case nil, "false", "0": isPrefix = false
-    case "true", "1": isPrefix = true
-    case let other?: throw AgentRuntimeError(code: .invalidArgument, message: "prefix '\(other)' is not true or false")
-    }
-    guard TopicId.isValidType(topicType) else {
-      throw AgentRuntimeError(code: .invalidArgument, message: "'\(topicType)' is not a valid topic type\(isPrefix ? " prefix" : "")")
-    }
-    var after: UInt64?
-    if let last = request.headers[Self.lastEventIDHeader], !last.isEmpty {  // empty means none (SSE)
-      guard let sequence = UInt64(last) else {
-        throw AgentRuntimeError(code: .invalidArgument, message: "Last-Event-ID '\(last)' is not a sequence number")
-      }
-      after = sequence
-    }
-    let reader = gateway.tap(
-      TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init)), after: after)
-    let keepAliveInterval = self.keepAliveInterval
-    let readerBuffer = gateway.router.tap.readerBuffer
-    var headers = Self.eventStreamHeaders
-    headers[.connection] = "close"
-    return Response(
-      status: .ok, headers: headers,
-      body: ResponseBody { writer in
-        defer { reader.close() }
-        // The writer may wait on a reader that stopped reading; what it has not taken piles up here
-        // to a bound, past which the reader is dropped (the bus never waits for it).
-        let (frames, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(readerBuffer))
-        let dropped = DroppedFlag()
-        do {
-          try await writer.write(ByteBuffer(string: ": tap open\n\n"))
-          try await request.body.consumeWithCancellationOnInboundClose { _ in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-              group.addTask {
-                defer { sink.finish() }
-                for await tapped in reader.events {
-                  let frame = Self.tapFrame(tapped)
-                  if case .dropped = sink.yield(frame) {
-                    dropped.set()
-                    return
-                  }
-                }
-                if reader.overflowed { dropped.set() }
-              }
-              group.addTask {
-                while true {
-                  try await Task.sleep(for: keepAliveInterval)
-                  sink.yield(ByteBuffer(string: ": keepalive\n\n"))
-                }
-              }
-              for await frame in frames { try await writer.write(frame) }
-              group.cancelAll()
-            }
-          }
-        } catch is CancellationError {
-          return  // the client disconnected
-        }
-        let final = dropped.isSet
-          ? AgentRuntimeError(code: .resourceExhausted, message: "the reader fell more than \(readerBuffer) events behind and was dropped; reconnect with Last-Event-ID to resume")
-          : AgentRuntimeError(code: .unavailable, message: "the host is shutting down")
-        try await writer.write(SSE.frame(event: "error", data: GatewayJSON.error(final)))
-        try await writer.finish(nil)
-      })
-  }
-
   // MARK: Helpers
-
-  private static func tapFrame(_ tapped: TappedEvent) -> ByteBuffer {
-    let data: Data
-    do {
-      data = GatewayJSON.cloudEvent(try PublishedEvent(wire: try tapped.event.decoded()), sequence: tapped.sequence)
-    } catch {
-      data = GatewayJSON.encode([
-        "specversion": "1.0", "id": tapped.event.id, "source": tapped.event.source, "type": tapped.event.type,
-        "sequence": String(tapped.sequence), "error": "\(error)",
-      ])
-    }
-    return SSE.frame(event: tapped.event.type, id: String(tapped.sequence), data: data)
-  }
-
-  static let eventStreamHeaders: HTTPFields = [
-    .contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no",
-  ]
 
   /// Runs a route, turning its errors into JSON error responses.
   static func answering(_ route: () async throws -> Response) async -> Response {
@@ -354,53 +225,4 @@ struct HTTPGateway: Sendable {
         code: .resourceExhausted, message: "the body is \(length) bytes, over the host's limit of \(limit) bytes (--max-message-size)")
     }
   }
-}
-
-/// Server-Sent Events framing.
-enum SSE {
-  static func frame(event: String, id: String? = nil, data: Data) -> ByteBuffer {
-    var text = ""
-    if let id { text += "id: \(id)\n" }
-    text += "event: \(event)\n"
-    // JSON has no raw newlines, but be safe: one data line per line.
-    for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
-      text += "data: \(line)\n"
-    }
-    text += "\n"
-    return ByteBuffer(string: text)
-  }
-}
-
-/// Set once, read after: whether a tap reader was dropped for falling behind.
-final class DroppedFlag: Sendable {
-  private let value = Atomic<Bool>(false)
-  func set() { value.store(true, ordering: .releasing) }
-  var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
-/// `Authorization: Bearer TOKEN` on every `/v1` route when the host has a token.
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-  let token: String?
-
-  func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-    guard let token else { return try await next(request, context) }
-    guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-      constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
-    else {
-      let message = request.headers[.authorization] == nil
-        ? "this host requires 'Authorization: Bearer <token>'" : "the bearer token is not valid"
-      return HTTPGateway.json(
-        .unauthorized, GatewayJSON.error(AgentRuntimeError(code: .unauthenticated, message: message)),
-        headers: [.wwwAuthenticate: "Bearer"])
-    }
-    return try await next(request, context)
-  }
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a token matched.
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-  guard a.count == b.count else { return false }
-  var difference: UInt8 = 0
-  for (x, y) in zip(a, b) { difference |= x ^ y }
-  return difference == 0
 }

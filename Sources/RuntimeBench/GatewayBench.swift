@@ -1,0 +1,190 @@
+import AgentCore
+import AgentWire
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// `runtime-bench gateway`: the HTTP gateway against the worker path, in one run on one host.
+///
+/// - RPC to an echo agent at 1 and 16 callers: from bench workers (`agents.AgentRpc` channels)
+///   and over HTTP (`POST /v1/agents/bench_echo/…`, keep-alive connections).
+/// - Publish throughput with no SSE reader, with readers tapping another topic (the tap's cost
+///   on the publish path), and with readers tapping the published topic (full fan-out: every reader
+///   receives every event).
+struct GatewayBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gateway",
+    abstract: "HTTP invoke and SSE fan-out against worker RPC and publish, in one run (starts runtime-host).")
+
+  @Option(help: "Calls at 1 caller, each way.")
+  var calls: Int = 2_000
+  @Option(help: "Calls per caller at 16 callers, each way.")
+  var callsPerCaller16: Int = 500
+  @Option(help: "Messages per publish run.")
+  var messages: Int = 20_000
+  @Option(help: "SSE readers.")
+  var readers: Int = 100
+  @Flag(help: "A few-second smoke run with small numbers.")
+  var quick = false
+
+  func run() async throws {
+    let calls = quick ? 100 : self.calls
+    let calls16 = quick ? 20 : callsPerCaller16
+    let messages = quick ? 1_000 : self.messages
+    let readers = quick ? 10 : self.readers
+    let host = try await HostProcess.start(http: true)
+    do {
+      guard let http = host.http else { throw BenchError(description: "runtime-host has no HTTP address") }
+      var configuration = HTTPClient.Configuration()
+      configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(32, readers + 16)
+      let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+      do {
+        try await measure(client, host: host, http: http, calls: calls, calls16: calls16, messages: messages, readers: readers)
+      } catch {
+        try? await client.shutdown()
+        throw error
+      }
+      try await client.shutdown()
+    } catch {
+      try? await host.stop()
+      throw error
+    }
+    try await host.stop()
+  }
+
+  private func measure(
+    _ client: HTTPClient, host: HostProcess, http: HostAddress, calls: Int, calls16: Int, messages: Int, readers: Int
+  ) async throws {
+      var rows: [(String, String)] = [("machine", machineDescription())]
+      func addCalls(_ label: String, _ result: RPCResult) {
+        rows.append(("\(label): calls/s", String(format: "%.0f", result.callsPerSecond)))
+        rows.append(("\(label): p50 / p99", String(format: "%.0f µs / %.0f µs (%d errors)", result.p50Microseconds, result.p99Microseconds, result.errors)))
+      }
+      log("worker rpc")
+      let worker1 = try await rpcLatency(address: host.address, callers: 1, callsPerCaller: calls)
+      let worker16 = try await rpcLatency(address: host.address, callers: 16, callsPerCaller: calls16)
+      log("http invoke")
+      let (http1, http16) = try await withEchoWorker(host.address) {
+        (
+          try await httpInvoke(client, http, callers: 1, callsPerCaller: calls),
+          try await httpInvoke(client, http, callers: 16, callsPerCaller: calls16)
+        )
+      }
+      addCalls("worker rpc, 1 caller", worker1)
+      addCalls("http invoke, 1 caller", http1)
+      addCalls("worker rpc, 16 callers", worker16)
+      addCalls("http invoke, 16 callers", http16)
+      rows.append(("http / worker p50 at 1 caller", String(format: "%.2f x", http1.p50Microseconds / worker1.p50Microseconds)))
+
+      log("publish, no SSE reader")
+      let bare = try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+      log("publish, \(readers) SSE readers on another topic")
+      let (idle, _) = try await withSSEReaders(client, http, count: readers, topic: "bench.other") {
+        try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+      }
+      log("publish, \(readers) SSE readers on the published topic")
+      let (fanOut, delivered) = try await withSSEReaders(client, http, count: readers, topic: "bench.topic") {
+        try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+      }
+      func publish(_ label: String, _ result: PublishResult) {
+        rows.append((label, String(format: "%.0f msg/s (%d/%d delivered)", result.messagesPerSecond, result.received, result.messages)))
+      }
+      publish("publish, no SSE reader", bare)
+      publish("publish, \(readers) SSE readers on another topic", idle)
+      publish("publish, \(readers) SSE readers on the topic", fanOut)
+      rows.append(("SSE events received (all readers)", "\(delivered) of \(readers * messages)"))
+      rows.append(("publish with idle / full-fan-out readers vs none", String(
+        format: "%.0f%% / %.0f%%", 100 * idle.messagesPerSecond / bare.messagesPerSecond,
+        100 * fanOut.messagesPerSecond / bare.messagesPerSecond)))
+      let width = rows.map(\.0.count).max() ?? 0
+      print(rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n"))
+      let errors = worker1.errors + worker16.errors + http1.errors + http16.errors
+      guard errors == 0, [bare, idle, fanOut].allSatisfy({ $0.missing == 0 && $0.duplicates == 0 }) else {
+        throw BenchError(description: "errors or inexact delivery in the gateway benchmark")
+      }
+  }
+}
+
+/// `callers` HTTP clients each making sequential calls to the echo agent (keep-alive).
+func httpInvoke(_ client: HTTPClient, _ http: HostAddress, callers: Int, callsPerCaller: Int) async throws -> RPCResult {
+  let body = ByteBuffer(bytes: payload(0).data)
+  return try await measureCalls(callers: callers) {
+    try await withThrowingTaskGroup(of: ([UInt64], Int).self) { group in
+      for caller in 0..<callers {
+        group.addTask {
+          var latencies: [UInt64] = []
+          latencies.reserveCapacity(callsPerCaller)
+          var errors = 0
+          var request = HTTPClientRequest(url: "http://\(http)/v1/agents/bench_echo/k\(caller)?type=BenchMessage")
+          request.method = .POST
+          request.headers.add(name: "Content-Type", value: "application/json")
+          for _ in 0..<callsPerCaller {
+            request.body = .bytes(body)
+            let started = now()
+            let response = try await client.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            if response.status != .ok { errors += 1 }
+            latencies.append(now() - started)
+          }
+          return (latencies, errors)
+        }
+      }
+      var all: [([UInt64], Int)] = []
+      for try await result in group { all.append(result) }
+      return all
+    }
+  }
+}
+
+/// Runs `body` while `count` SSE readers tail `topic`, each counting the events it receives;
+/// returns `body`'s result and the events received, once every reader has seen them or 10 s passed.
+func withSSEReaders<R: Sendable>(
+  _ client: HTTPClient, _ http: HostAddress, count: Int, topic: String, _ body: @Sendable () async throws -> R
+) async throws -> (R, Int) {
+  let counts = SSECounts()
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    for _ in 0..<count {
+      group.addTask {
+        let request = HTTPClientRequest(url: "http://\(http)/v1/topics/\(topic)/events")
+        let response = try await client.execute(request, timeout: .seconds(600))
+        counts.open.add(1, ordering: .relaxed)
+        // Each event has one "id: …" line; count them without parsing, carrying a partial line
+        // across chunks.
+        var line: [UInt8] = []
+        for try await chunk in response.body {
+          for byte in chunk.readableBytesView {
+            if byte == UInt8(ascii: "\n") {
+              if line.starts(with: "id: ".utf8) { counts.received.add(1, ordering: .relaxed) }
+              line.removeAll(keepingCapacity: true)
+            } else if line.count < 4 {
+              line.append(byte)
+            }
+          }
+        }
+      }
+    }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while counts.open.load(ordering: .relaxed) < count {
+      guard ContinuousClock.now < deadline else { throw BenchError(description: "SSE readers did not connect") }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    let result = try await body()
+    let settle = ContinuousClock.now + .seconds(10)
+    var last = -1
+    while ContinuousClock.now < settle, counts.received.load(ordering: .relaxed) != last {
+      last = counts.received.load(ordering: .relaxed)
+      try await Task.sleep(for: .milliseconds(200))
+    }
+    group.cancelAll()
+    return (result, counts.received.load(ordering: .relaxed))
+  }
+}
+
+/// What the SSE readers of ``withSSEReaders(_:_:count:topic:_:)`` have seen.
+final class SSECounts: Sendable {
+  let received = Atomic<Int>(0)
+  let open = Atomic<Int>(0)
+}
