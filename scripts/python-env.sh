@@ -3,7 +3,7 @@
 # gateway's OpenAPI check), pinned. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requirements=(autogen-core==0.7.5 "autogen-ext[grpc]==0.7.5" pytest==8.3.5 schemathesis==4.32.5)
+requirements=(autogen-core==0.7.5 "autogen-ext[grpc]==0.7.5" pytest==9.2.0 schemathesis==4.32.5)
 if [[ -x .venv/bin/python ]] && .venv/bin/python -c "import autogen_ext.runtimes.grpc, pytest, schemathesis" 2>/dev/null; then
   exit 0
 fi

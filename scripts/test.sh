@@ -46,7 +46,7 @@ status=0
 echo "== interop: AutoGen's Python runtime with our host and worker (Tests/Interop)"
 (
   cd Tests/Interop
-  INTEROP_RUNTIME_HOST="$bin/runtime-host" INTEROP_INTEROP_PEER="$bin/InteropPeer" \
+  INTEROP_RUNTIME_HOST="$bin/runtime-host" INTEROP_INTEROP_PEER="$bin/InteropPeer" INTEROP_AGENTCTL="$bin/agentctl" \
     timeout 900 "$python" -m pytest -p no:cacheprovider -q -rA
 ) || status=1
 

@@ -36,11 +36,12 @@ struct ServerOptions: ParsableArguments {
   @Flag(name: .long, help: "Use TLS, trusting the system's roots.")
   var tls = false
 
-  /// Runs `body` with a gateway client; errors are printed and turned into a non-zero exit.
+  /// Runs `body` with a gateway client; every failure, local or remote, is printed as
+  /// `agentctl: error: …` and exits 1.
   func withGateway<T: Sendable>(
     _ body: @Sendable (Agents_Gateway_V1_Gateway.Client<HTTP2ClientTransport.Posix>, Metadata) async throws -> T
   ) async throws -> T {
-    do {
+    try await reportingErrors {
       let address = try HostAddress(parsing: server)
       let security: HTTP2ClientTransport.Posix.TransportSecurity
       if tls || tlsCA != nil {
@@ -51,25 +52,34 @@ struct ServerOptions: ParsableArguments {
         security = .plaintext
       }
       var metadata: Metadata = [:]
-      if let token = token ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"] { metadata.addString("Bearer \(token)", forKey: "authorization") }
+      if let token = token ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"] {
+        metadata.addString("Bearer \(token)", forKey: "authorization")
+      }
       let transport = try HTTP2ClientTransport.Posix(
         target: .dns(host: address.host, port: address.port), transportSecurity: security)
       return try await withGRPCClient(transport: transport) { client in
         try await body(Agents_Gateway_V1_Gateway.Client(wrapping: client), metadata)
       }
-    } catch let error as RPCError {
-      printError("[\(error.code)] \(error.message)")
-      throw ExitCode(1)
-    } catch let error as AgentRuntimeError {
-      printError("[\(error.code)] \(error.message)")
-      throw ExitCode(1)
-    } catch let error as ExitCode {
-      throw error
-    } catch {
-      printError("\(error)")
-      throw ExitCode(1)
     }
   }
+}
+
+/// Runs `body`; a failure is printed as `agentctl: error: [code] message` on stderr and exits 1.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+  do {
+    return try await body()
+  } catch let error as RPCError {
+    printError("[\(error.code)] \(error.message)")
+  } catch let error as AgentRuntimeError {
+    printError("[\(error.code)] \(error.message)")
+  } catch let error as ExitCode {
+    throw error
+  } catch let error as ValidationError {
+    printError(error.message)
+  } catch {
+    printError("\(error)")
+  }
+  throw ExitCode(1)
 }
 
 func printError(_ text: String) {
@@ -153,6 +163,10 @@ struct Call: AsyncParsableCommand {
   @Flag(name: .long, help: "Print the agent's streamed chunks as they arrive.") var stream = false
 
   func run() async throws {
+    try await reportingErrors { try await call() }
+  }
+
+  private func call() async throws {
     let id = try AgentId(parsing: agent)
     let request = Agents_Gateway_V1_InvokeRequest.with {
       $0.agentType = id.type.name
@@ -201,6 +215,10 @@ struct Publish: AsyncParsableCommand {
   }
 
   func run() async throws {
+    try await reportingErrors { try await publish() }
+  }
+
+  private func publish() async throws {
     let parts = topic.split(separator: "/", maxSplits: 1)
     let topicId = try TopicId(type: String(parts[0]), source: parts.count > 1 ? String(parts[1]) : "default")
     var request = Agents_Gateway_V1_PublishRequest.with {

@@ -150,8 +150,7 @@ public final class AgentHost: Service, Sendable {
     self.router = HostRouter(
       rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer))
-    // A fresh router always accepts the gateway's channel.
-    self.gateway = try! Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
+    self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
   }
 
   /// The registry behind the host's metrics (the `agents_host_*` families). Register your own

@@ -5,6 +5,7 @@ import AsyncHTTPClient
 import NIOHTTP1
 import Foundation
 @testable import GrpcHost
+import GrpcWorker
 import Testing
 
 @Suite("Gateway: HTTP/JSON routes", .timeLimit(.minutes(1)))
@@ -178,6 +179,31 @@ struct GatewayHTTPTests {
       let final = try await reader.next()
       #expect(final?.event == "error")
       #expect(final?.json["code"] as? String == "unavailable")
+      try await group.waitForAll()
+    }
+  }
+
+  @Test("a call still pending when the host shuts down is answered 503 unavailable")
+  func shutdownAnswersPendingCalls() async throws {
+    var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
+    configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
+    let host = AgentHost(configuration: configuration, logger: gatewayTestLogger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await host.run() }
+      let grpc = try await host.listeningAddress()
+      let address = try await host.httpAddress()
+      let workerConfiguration = GrpcWorkerRuntime.Configuration(host: grpc, shutdownGracePeriod: .seconds(1))
+      try await withGrpcWorker(configuration: workerConfiguration, serializers: testSerializers, logger: gatewayTestLogger) { worker in
+        let started = Recorder<String>()
+        try await worker.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
+        async let call = http(.POST, "http://\(address)/v1/agents/silent/k?type=ChatMessage", body: #"{"text":"x"}"#)
+        _ = try await started.waitFor(count: 1)
+        host.beginGracefulShutdown()
+        let result = try await call
+        #expect(result.status == 503)
+        #expect(result.json["code"] as? String == "unavailable")
+        #expect((result.json["message"] as? String)?.contains("shutting down") == true)
+      }
       try await group.waitForAll()
     }
   }

@@ -8,6 +8,7 @@ our host forwards those events to the caller only, in order, and the RPC's respo
 import asyncio
 import http.client
 import json
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -103,5 +104,35 @@ def test_on_autogens_host_a_streamed_call_gets_the_answer_only():
             result = await ask_stream(caller, "3")
             assert result.ok, result
             assert result.text == "chunks:  | streamed 3", result
+
+    run(scenario())
+
+
+def test_sse_call_ends_with_an_error_within_a_second_when_the_callee_is_killed():
+    """An HTTP caller streams from an agent whose worker is SIGKILLed mid-call: its stream ends with
+    event: error at once, and the host serves the next caller."""
+
+    async def scenario():
+        async with our_host_with_http() as (address, http_address), AsyncExitStack() as stack:
+            peer = await stack.enter_async_context(swift_peer(address))
+            call = asyncio.create_task(
+                asyncio.to_thread(sse_call, http_address, "/v1/agents/swift_echo/h?type=InteropQuestion", {"text": "hang"})
+            )
+            assert await asyncio.to_thread(peer.read_line) == "hanging"
+            killed_at = time.monotonic()
+            peer.killed = True
+            peer.proc.kill()
+            events = await asyncio.wait_for(call, WAIT)
+            elapsed = time.monotonic() - killed_at
+            assert [event for event, _ in events] == ["error"], events
+            assert events[0][1]["code"] == "unavailable" and "disconnected before responding" in events[0][1]["message"], events
+            assert events[0][1]["status"] == 503
+            assert elapsed < 1.0, f"the stream ended {elapsed:.3f} s after SIGKILL"
+            print(f"SSE stream ended {elapsed * 1000:.0f} ms after the callee was SIGKILLed")
+            # The host carries on: a new worker serves the next caller.
+            await stack.enter_async_context(swift_peer(address))
+            events = await asyncio.to_thread(sse_call, http_address, "/v1/agents/swift_echo/h?type=InteropQuestion", {"text": "back"})
+            assert events == [("result", {"contentType": "application/json", "type": "InteropAnswer",
+                                          "data": {"text": "swift answers back", "source": "swift_echo/h"}})], events
 
     run(scenario())

@@ -33,12 +33,12 @@ package final class Gateway: Sendable {
   private let link: WorkerLink
   private let calls = Mutex(Calls())
 
-  /// Opens the gateway's channel in `router`.
-  init(router: HostRouter, maxMessageSize: Int, logger: Logger) throws {
+  /// Opens the gateway's channel in `router` (a new one, before workers connect).
+  init(router: HostRouter, maxMessageSize: Int, logger: Logger) {
     self.router = router
     self.maxMessageSize = maxMessageSize
     self.logger = logger
-    self.link = try router.connect(clientId: Self.clientId)
+    self.link = router.connectInternal(clientId: Self.clientId)
   }
 
   /// The longest a call may wait: the host's RPC timeout.

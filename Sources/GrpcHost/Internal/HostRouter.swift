@@ -116,6 +116,17 @@ final class HostRouter: Sendable {
     return link
   }
 
+  /// Opens the channel of a caller that lives inside the host (the gateway). It is never refused
+  /// (the host makes it first, before any worker connects) and closes with the host.
+  func connectInternal(clientId: String) -> WorkerLink {
+    state.withLock { state in
+      let link = WorkerLink(clientId: clientId, serial: state.nextSerial, outbound: BatchQueue())
+      state.nextSerial += 1
+      state.channels[clientId] = link
+      return link
+    }
+  }
+
   /// Closes a worker channel: its registrations, subscriptions and placements go away, RPCs
   /// waiting on it are answered with an error, and RPCs it made are forgotten.
   func disconnect(_ link: WorkerLink) {
