@@ -136,7 +136,8 @@ public actor ShoutingAgent: RoutedAgent {
 }
 
 /// Streams `count` chunks ("part 1" …) for a `ChatMessage` whose text is the count, then answers
-/// "done"; with text "hang" it streams one chunk, then waits until cancelled and records that.
+/// "done"; with text "hang" it streams one chunk, records "hanging", then waits until cancelled and
+/// records "cancelled".
 public actor StreamingAgent: RoutedAgent {
   public nonisolated let id: AgentId
   let log: Recorder<String>
@@ -149,6 +150,7 @@ public actor StreamingAgent: RoutedAgent {
     router.onRPC(ChatMessage.self) { agent, message, context -> ChatReply in
       if message.text == "hang" {
         try await context.stream(ChatReply(text: "part 1"))
+        agent.log.record("hanging")
         do {
           try await Task.sleep(for: .seconds(3600))
         } catch {

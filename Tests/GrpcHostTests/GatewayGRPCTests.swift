@@ -153,4 +153,26 @@ struct GatewayGRPCTests {
       }
     }
   }
+
+  @Test("a caller that goes away mid-Invoke cancels the agent's handler; nothing stays pending")
+  func callerGoesAway() async throws {
+    try await withGateway { fixture in
+      try await withGatewayClient(fixture) { gateway in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          group.addTask {
+            _ = try? await gateway.invoke(.with {
+              $0.agentType = "streamer"
+              $0.agentKey = "gone"
+              $0.message = jsonPayload("ChatMessage", #"{"text":"hang"}"#)
+            })
+          }
+          let started = try await fixture.streamLog.waitFor(count: 1)
+          #expect(started == ["hanging"])
+          group.cancelAll()
+        }
+        #expect(try await fixture.streamLog.waitFor(count: 2) == ["hanging", "cancelled"])
+        #expect(await fixture.host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
+      }
+    }
+  }
 }

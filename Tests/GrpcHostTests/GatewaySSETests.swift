@@ -58,7 +58,7 @@ struct GatewaySSETests {
         }
         try await group.waitForAll()
       }
-      #expect(try await fixture.streamLog.waitFor(count: 1, timeout: .seconds(5)) == ["cancelled"])
+      #expect(try await fixture.streamLog.waitFor(count: 2, timeout: .seconds(5)) == ["hanging", "cancelled"])
       #expect(await fixture.host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
     }
   }

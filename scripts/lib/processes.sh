@@ -11,11 +11,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_host: starts runtime-host on free loopback ports (gRPC and HTTP); sets $address (gRPC),
-# $http (HTTP, HOST:PORT) and $host_pid and prints the host's two address lines.
+# start_host [FLAG...]: starts runtime-host on free loopback ports (gRPC and HTTP) with any extra
+# flags; sets $address (gRPC), $http (HTTP, HOST:PORT) and $host_pid and prints the host's two
+# address lines.
 start_host() {
   mkfifo "$work/host.out"
-  "$bin/runtime-host" --address 127.0.0.1:0 --http-address 127.0.0.1:0 --log-level warning >"$work/host.out" 2>"$work/host.err" &
+  "$bin/runtime-host" --address 127.0.0.1:0 --http-address 127.0.0.1:0 --log-level warning "$@" >"$work/host.out" 2>"$work/host.err" &
   host_pid=$!
   pids+=("$host_pid")
   local fd line

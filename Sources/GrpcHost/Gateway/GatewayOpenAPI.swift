@@ -162,6 +162,89 @@ enum GatewayOpenAPI {
             }
           }
         }
+      },
+      "Published": {
+        "description": "Routed; the event id",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Published"
+            }
+          }
+        }
+      }
+    },
+    "requestBodies": {
+      "Publish": {
+        "required": true,
+        "content": {
+          "application/json": {
+            "schema": {}
+          },
+          "application/cloudevents+json": {
+            "schema": {
+              "type": "object",
+              "properties": {
+                "specversion": {
+                  "type": "string",
+                  "enum": [
+                    "1.0"
+                  ]
+                },
+                "id": {
+                  "type": "string"
+                },
+                "type": {
+                  "type": "string"
+                },
+                "source": {
+                  "type": "string"
+                },
+                "datacontenttype": {
+                  "type": "string"
+                },
+                "dataschema": {
+                  "type": "string"
+                },
+                "data": {},
+                "data_base64": {
+                  "type": "string",
+                  "contentEncoding": "base64",
+                  "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+                }
+              },
+              "description": "A structured-mode CloudEvent. The topic is the path's: the event's own 'type' and 'source', if any, are replaced by it. The message type name is 'dataschema' (or ?type=). The data is inline JSON ('data'), or bytes in 'data_base64' with 'datacontenttype' (default application/octet-stream; application/x-protobuf bytes must be a serialized google.protobuf.Any). Workers decode JSON and protobuf only.",
+              "oneOf": [
+                {
+                  "required": [
+                    "data"
+                  ],
+                  "not": {
+                    "required": [
+                      "data_base64"
+                    ]
+                  },
+                  "properties": {
+                    "datacontenttype": {
+                      "type": "string",
+                      "pattern": "^(application/json( *;.*)?)?$"
+                    }
+                  }
+                },
+                {
+                  "required": [
+                    "data_base64"
+                  ],
+                  "not": {
+                    "required": [
+                      "data"
+                    ]
+                  }
+                }
+              ]
+            }
+          }
+        }
       }
     }
   },
@@ -389,86 +472,11 @@ enum GatewayOpenAPI {
           }
         ],
         "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {}
-            },
-            "application/cloudevents+json": {
-              "schema": {
-                "type": "object",
-                "properties": {
-                  "specversion": {
-                    "type": "string",
-                    "enum": [
-                      "1.0"
-                    ]
-                  },
-                  "id": {
-                    "type": "string"
-                  },
-                  "type": {
-                    "type": "string"
-                  },
-                  "source": {
-                    "type": "string"
-                  },
-                  "datacontenttype": {
-                    "type": "string"
-                  },
-                  "dataschema": {
-                    "type": "string"
-                  },
-                  "data": {},
-                  "data_base64": {
-                    "type": "string",
-                    "contentEncoding": "base64",
-                    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-                  }
-                },
-                "description": "A structured-mode CloudEvent. The topic is the path's: the event's own 'type' and 'source', if any, are replaced by it. The message type name is 'dataschema' (or ?type=). The data is inline JSON ('data'), or bytes in 'data_base64' with 'datacontenttype' (default application/octet-stream; application/x-protobuf bytes must be a serialized google.protobuf.Any). Workers decode JSON and protobuf only.",
-                "oneOf": [
-                  {
-                    "required": [
-                      "data"
-                    ],
-                    "not": {
-                      "required": [
-                        "data_base64"
-                      ]
-                    },
-                    "properties": {
-                      "datacontenttype": {
-                        "type": "string",
-                        "pattern": "^(application/json( *;.*)?)?$"
-                      }
-                    }
-                  },
-                  {
-                    "required": [
-                      "data_base64"
-                    ],
-                    "not": {
-                      "required": [
-                        "data"
-                      ]
-                    }
-                  }
-                ]
-              }
-            }
-          }
+          "$ref": "#/components/requestBodies/Publish"
         },
         "responses": {
           "202": {
-            "description": "Routed; the event id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Published"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Published"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"
@@ -572,86 +580,11 @@ enum GatewayOpenAPI {
           }
         ],
         "requestBody": {
-          "required": true,
-          "content": {
-            "application/json": {
-              "schema": {}
-            },
-            "application/cloudevents+json": {
-              "schema": {
-                "type": "object",
-                "properties": {
-                  "specversion": {
-                    "type": "string",
-                    "enum": [
-                      "1.0"
-                    ]
-                  },
-                  "id": {
-                    "type": "string"
-                  },
-                  "type": {
-                    "type": "string"
-                  },
-                  "source": {
-                    "type": "string"
-                  },
-                  "datacontenttype": {
-                    "type": "string"
-                  },
-                  "dataschema": {
-                    "type": "string"
-                  },
-                  "data": {},
-                  "data_base64": {
-                    "type": "string",
-                    "contentEncoding": "base64",
-                    "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-                  }
-                },
-                "description": "A structured-mode CloudEvent. The topic is the path's: the event's own 'type' and 'source', if any, are replaced by it. The message type name is 'dataschema' (or ?type=). The data is inline JSON ('data'), or bytes in 'data_base64' with 'datacontenttype' (default application/octet-stream; application/x-protobuf bytes must be a serialized google.protobuf.Any). Workers decode JSON and protobuf only.",
-                "oneOf": [
-                  {
-                    "required": [
-                      "data"
-                    ],
-                    "not": {
-                      "required": [
-                        "data_base64"
-                      ]
-                    },
-                    "properties": {
-                      "datacontenttype": {
-                        "type": "string",
-                        "pattern": "^(application/json( *;.*)?)?$"
-                      }
-                    }
-                  },
-                  {
-                    "required": [
-                      "data_base64"
-                    ],
-                    "not": {
-                      "required": [
-                        "data"
-                      ]
-                    }
-                  }
-                ]
-              }
-            }
-          }
+          "$ref": "#/components/requestBodies/Publish"
         },
         "responses": {
           "202": {
-            "description": "Routed; the event id",
-            "content": {
-              "application/json": {
-                "schema": {
-                  "$ref": "#/components/schemas/Published"
-                }
-              }
-            }
+            "$ref": "#/components/responses/Published"
           },
           "400": {
             "$ref": "#/components/responses/BadRequest"

@@ -14,8 +14,9 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   ) async throws -> Agents_Gateway_V1_InvokeResponse {
     try await Self.mappingErrors {
       let (target, payload, timeout) = try Self.call(request)
-      let answer = try await gateway.invoke(payload, to: target, timeout: timeout)
-      return Self.response(answer)
+      return try await Self.endingWithTheRPC {
+        Self.response(try await gateway.invoke(payload, to: target, timeout: timeout))
+      }
     }
   }
 
@@ -26,21 +27,27 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   ) async throws {
     try await Self.mappingErrors {
       let (target, payload, timeout) = try Self.call(request)
-      let (chunks, sink) = AsyncStream.makeStream(of: Agents_Gateway_V1_InvokeStreamEvent.self)
-      try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-          defer { sink.finish() }
-          let answer = try await gateway.invoke(payload, to: target, timeout: timeout) { chunk in
-            sink.yield(.with {
-              $0.chunk = Agents_Gateway_V1_Payload(chunk.payload)
-              $0.sequence = UInt64(chunk.topic.source) ?? 0
-            })
-          }
-          sink.yield(.with { $0.result = Self.response(answer) })
+      try await Self.endingWithTheRPC { try await streamInvoke(target: target, payload: payload, timeout: timeout, to: response) }
+    }
+  }
+
+  private func streamInvoke(
+    target: AgentId, payload: SerializedPayload, timeout: Duration?, to response: RPCWriter<Agents_Gateway_V1_InvokeStreamEvent>
+  ) async throws {
+    let (chunks, sink) = AsyncStream.makeStream(of: Agents_Gateway_V1_InvokeStreamEvent.self)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        defer { sink.finish() }
+        let answer = try await gateway.invoke(payload, to: target, timeout: timeout) { chunk in
+          sink.yield(.with {
+            $0.chunk = Agents_Gateway_V1_Payload(chunk.payload)
+            $0.sequence = UInt64(chunk.topic.source) ?? 0
+          })
         }
-        for await event in chunks { try await response.write(event) }
-        try await group.waitForAll()
+        sink.yield(.with { $0.result = Self.response(answer) })
       }
+      for await event in chunks { try await response.write(event) }
+      try await group.waitForAll()
     }
   }
 
@@ -68,34 +75,38 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         TapFilter(topicType: request.topicType, isPrefix: request.prefix, source: request.hasSource ? request.source : nil),
         after: request.hasAfterSequence ? request.afterSequence : nil)
       defer { reader.close() }
-      while let items = await reader.next() {
-        let events = items.compactMap { item -> Agents_Gateway_V1_TopicEvent? in
-          guard case .event(let tapped) = item, let event = try? PublishedEvent(wire: try tapped.event.decoded()) else {
-            return nil
-          }
-          return .with {
-            $0.sequence = tapped.sequence
-            $0.topicType = event.topic.type
-            $0.topicSource = event.topic.source
-            $0.id = event.messageId
-            $0.message = Agents_Gateway_V1_Payload(event.payload)
-            if let sender = event.sender {
-              $0.senderType = sender.type.name
-              $0.senderKey = sender.key
-            }
+      try await Self.endingWithTheRPC { try await forward(reader, to: response) }
+    }
+  }
+
+  /// Writes what `reader` takes to `response` until the reader ends.
+  private func forward(_ reader: TapReader, to response: RPCWriter<Agents_Gateway_V1_TopicEvent>) async throws {
+    while let items = await reader.next() {
+      let events = items.compactMap { item -> Agents_Gateway_V1_TopicEvent? in
+        guard case .event(let tapped) = item, let event = try? PublishedEvent(wire: try tapped.event.decoded()) else {
+          return nil
+        }
+        return .with {
+          $0.sequence = tapped.sequence
+          $0.topicType = event.topic.type
+          $0.topicSource = event.topic.source
+          $0.id = event.messageId
+          $0.message = Agents_Gateway_V1_Payload(event.payload)
+          if let sender = event.sender {
+            $0.senderType = sender.type.name
+            $0.senderKey = sender.key
           }
         }
-        try await response.write(contentsOf: events)
       }
-      if reader.overflowed {
-        throw AgentRuntimeError(
-          code: .resourceExhausted,
-          message: "the reader fell more than \(gateway.router.tap.readerBuffer) events behind and was dropped; resume with after_sequence")
-      }
-      if !Task.isCancelled {
-        throw AgentRuntimeError(code: .unavailable, message: "the host is shutting down")
-      }
+      try await response.write(contentsOf: events)
     }
+    if reader.overflowed {
+      throw AgentRuntimeError(
+        code: .resourceExhausted,
+        message: "the reader fell more than \(gateway.router.tap.readerBuffer) events behind and was dropped; resume with after_sequence")
+    }
+    try Task.checkCancellation()
+    throw AgentRuntimeError(code: .unavailable, message: "the host is shutting down")
   }
 
   func listAgentTypes(
@@ -135,6 +146,27 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
 
   private static func response(_ answer: SerializedPayload?) -> Agents_Gateway_V1_InvokeResponse {
     .with { if let answer { $0.result = Agents_Gateway_V1_Payload(answer) } }
+  }
+
+  /// Runs `body` until it returns or the RPC is cancelled (its client went away or its deadline
+  /// passed), whichever comes first; then `body`'s task is cancelled, which cancels the agent's
+  /// call. (grpc-swift signals a cancelled RPC through its cancellation handle, not by cancelling
+  /// the handler's task.)
+  static func endingWithTheRPC<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let rpcCancelled = OneShot<Void>()
+    return try await withRPCCancellationHandler {
+      try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+          try await rpcCancelled.value()
+          throw CancellationError()
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+      }
+    } onCancelRPC: {
+      rpcCancelled.resolve(.success(()))
+    }
   }
 
   /// Runs `body`, turning runtime errors into gRPC statuses.
