@@ -8,6 +8,8 @@ import SwiftProtobuf
 /// `agerrorcode` trailer.
 struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   let gateway: Gateway
+  /// The least time between two writes to one `Subscribe` stream (see the host's tapFlushInterval).
+  let flushInterval: Duration
 
   func invoke(
     request: Agents_Gateway_V1_InvokeRequest, context: ServerContext
@@ -99,6 +101,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         }
       }
       try await response.write(contentsOf: events)
+      if flushInterval > .zero { try await Task.sleep(for: flushInterval) }
     }
     if reader.overflowed {
       throw AgentRuntimeError(

@@ -73,6 +73,7 @@ extension HTTPGateway {
     let reader = gateway.tap(
       TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init)), after: after)
     let keepAliveInterval = self.keepAliveInterval
+    let flushInterval = self.tapFlushInterval
     let readerBuffer = gateway.router.tap.readerBuffer
     var headers = Self.eventStreamHeaders
     headers[.connection] = "close"
@@ -90,9 +91,9 @@ extension HTTPGateway {
                   reader.keepAlive()
                 }
               }
-              // Whatever has arrived goes out as one write: a busy topic costs a write per batch,
-              // not per event. A writer stuck on a client that does not read lets the reader's
-              // queue fill, and the tap drops the reader.
+              // Whatever has arrived goes out as one write, at most one write per flush interval:
+              // a busy topic costs a write per batch, not per event. A writer stuck on a client
+              // that does not read lets the reader's queue fill, and the tap drops the reader.
               while let items = await reader.next() {
                 var buffer = ByteBuffer()
                 for item in items {
@@ -102,6 +103,7 @@ extension HTTPGateway {
                   }
                 }
                 try await writer.write(buffer)
+                if flushInterval > .zero { try await Task.sleep(for: flushInterval) }
               }
               group.cancelAll()
               try Task.checkCancellation()

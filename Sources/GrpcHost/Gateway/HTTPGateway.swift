@@ -14,6 +14,10 @@ struct HTTPGateway: Sendable {
   let authToken: String?
   /// How often an idle SSE stream gets a keepalive comment.
   let keepAliveInterval: Duration
+  /// The least time between two writes to one tap reader: events that arrive meanwhile go out in
+  /// the next write, so a busy topic costs each reader a wake-up and a write per interval, not per
+  /// event.
+  let tapFlushInterval: Duration
   let isServing: @Sendable () -> Bool
   let metrics: @Sendable () -> [UInt8]
 
