@@ -173,7 +173,11 @@ let package = Package(
     // Messages, agents and helpers shared by the test suites.
     .target(
       name: "AgentTestSupport",
-      dependencies: ["AgentCore", "ExampleAgents", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: [
+        "AgentCore", "ExampleAgents",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       path: "Tests/AgentTestSupport",
       swiftSettings: swiftSettings
     ),

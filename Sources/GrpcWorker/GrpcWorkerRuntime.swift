@@ -470,7 +470,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
       }
     }
     do {
-      return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient)
+      return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient, callerTimeout: timeout)
     } catch let error as AgentRuntimeError where error.code == .cancelled {
       // Tell the host this caller has gone, so the callee's handler is cancelled now rather than
       // at its deadline.

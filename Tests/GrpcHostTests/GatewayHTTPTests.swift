@@ -167,7 +167,7 @@ struct GatewayHTTPTests {
   func shutdownEndsStreams() async throws {
     var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
     configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
-    let host = AgentHost(configuration: configuration, logger: gatewayTestLogger)
+    let host = AgentHost(configuration: configuration, logger: quietLogger)
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await host.run() }
       let address = try await host.httpAddress()
@@ -187,13 +187,13 @@ struct GatewayHTTPTests {
   func shutdownAnswersPendingCalls() async throws {
     var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
     configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
-    let host = AgentHost(configuration: configuration, logger: gatewayTestLogger)
+    let host = AgentHost(configuration: configuration, logger: quietLogger)
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await host.run() }
       let grpc = try await host.listeningAddress()
       let address = try await host.httpAddress()
       let workerConfiguration = GrpcWorkerRuntime.Configuration(host: grpc, shutdownGracePeriod: .seconds(1))
-      try await withGrpcWorker(configuration: workerConfiguration, serializers: testSerializers, logger: gatewayTestLogger) { worker in
+      try await withGrpcWorker(configuration: workerConfiguration, serializers: testSerializers, logger: quietLogger) { worker in
         let started = Recorder<String>()
         try await worker.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
         async let call = http(.POST, "http://\(address)/v1/agents/silent/k?type=ChatMessage", body: #"{"text":"x"}"#)

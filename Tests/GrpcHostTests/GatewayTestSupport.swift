@@ -9,12 +9,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-let gatewayTestLogger: Logger = {
-  var logger = Logger(label: "test")
-  logger.logLevel = .critical
-  return logger
-}()
-
 /// A host with an HTTP listener and one worker serving the test agents:
 /// `echo` (subscribed to topic type `chat`), `thrower`, `silent`, `streamer`.
 struct GatewayFixture: Sendable {
@@ -43,13 +37,13 @@ func withGateway<R: Sendable>(
   configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
   configuration.tapReaderBuffer = tapReaderBuffer
   configuration.sseKeepAliveInterval = keepAlive
-  return try await withAgentHost(configuration: configuration, logger: gatewayTestLogger) { host in
+  return try await withAgentHost(configuration: configuration, logger: quietLogger) { host in
     let grpc = try await host.listeningAddress()
     let http = try await host.httpAddress()
     var workerConfiguration = GrpcWorkerRuntime.Configuration(host: grpc, shutdownGracePeriod: .seconds(1))
     workerConfiguration.authToken = authToken
     return try await withGrpcWorker(
-      configuration: workerConfiguration, serializers: testSerializers, logger: gatewayTestLogger
+      configuration: workerConfiguration, serializers: testSerializers, logger: quietLogger
     ) { worker in
       let echoLog = Recorder<String>()
       let streamLog = Recorder<String>()

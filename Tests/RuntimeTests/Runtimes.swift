@@ -17,14 +17,6 @@ enum RuntimeKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
 import Testing
 
-let quietLogger: Logger = {
-  var logger = Logger(label: "test")
-  // Tests provoke errors on purpose (refused handshakes, lost hosts) and check them; keep the
-  // output for real failures.
-  logger.logLevel = .critical
-  return logger
-}()
-
 /// Runs `body` with `count` runtimes of `kind`: agents registered on different runtimes of the
 /// `.grpc` kind live in different workers and talk through the host.
 func withRuntimes<R: Sendable>(

@@ -109,14 +109,17 @@ extension OneShot where Value == (any Sendable)? {
   /// Waits for an RPC's response for at most `timeout`. When the wait ends without one (deadline
   /// or cancellation), resolves this reply with that error first, so a handler still working on it
   /// is cancelled and a late response is dropped.
-  package func await(timeout: Duration, from recipient: AgentId) async throws -> (any Sendable)? {
+  /// `callerTimeout` is the timeout the error names (the caller's own, when `timeout` is what is
+  /// left of it); it defaults to `timeout`.
+  package func await(timeout: Duration, from recipient: AgentId, callerTimeout: Duration? = nil) async throws -> (any Sendable)? {
+    let named = callerTimeout ?? timeout
     do {
       return try await withDeadline(
         timeout,
         timeoutError: {
           AgentRuntimeError(
             code: .deadlineExceeded,
-            message: "no response from \(recipient) within \(timeout.secondsDescription)"
+            message: "no response from \(recipient) within \(named.secondsDescription)"
           )
         },
         cancelledError: {
