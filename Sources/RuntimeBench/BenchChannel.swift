@@ -121,6 +121,24 @@ func residentBytes(pid: Int32) -> Int? {
   return nil
 }
 
+/// The CPU time (user + system) process `pid` has used, in seconds, from /proc (10 ms ticks).
+func cpuSeconds(pid: Int32) -> Double? {
+  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    let afterName = stat.split(separator: ")").last
+  else { return nil }
+  let fields = afterName.split(separator: " ")
+  guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+  return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The host CPU microseconds per operation that `body` (`count` operations) cost `pid`.
+func measuringHostCPU<R>(pid: Int32?, count: Int, _ body: () async throws -> R) async rethrows -> (R, Double?) {
+  let before = pid.flatMap(cpuSeconds(pid:))
+  let result = try await body()
+  guard let before, let after = pid.flatMap(cpuSeconds(pid:)), count > 0 else { return (result, nil) }
+  return (result, (after - before) / Double(count) * 1e6)
+}
+
 /// Monotonic nanoseconds.
 func now() -> UInt64 {
   var time = timespec()

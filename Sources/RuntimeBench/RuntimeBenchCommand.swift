@@ -56,6 +56,14 @@ struct Throughput: AsyncParsableCommand {
     var rpc1: RPCResult
     var rpc16: RPCResult
     var memory: MemoryResult
+    /// Host CPU per message and per call, including the setup of each workload (a small share).
+    var hostCPUMicroseconds: HostCPU?
+  }
+
+  struct HostCPU: Codable {
+    var perPublish: Double?
+    var perCall1: Double?
+    var perCall16: Double?
   }
 
   func run() async throws {
@@ -80,16 +88,22 @@ struct Throughput: AsyncParsableCommand {
     do {
       let idle = pid.flatMap(residentBytes(pid:))
       log("\(label) at \(address): publish \(messages) messages")
-      let publish = try await withTimeout(.seconds(300), "publish") {
-        try await publishThroughput(address: address, hostPid: pid, count: messages)
+      let (publish, publishCPU) = try await measuringHostCPU(pid: pid, count: messages) {
+        try await withTimeout(.seconds(300), "publish") {
+          try await publishThroughput(address: address, hostPid: pid, count: messages)
+        }
       }
       log("rpc, 1 caller x \(rpcCalls)")
-      let one = try await withTimeout(.seconds(300), "rpc x1") {
-        try await rpcLatency(address: address, callers: 1, callsPerCaller: rpcCalls)
+      let (one, oneCPU) = try await measuringHostCPU(pid: pid, count: rpcCalls) {
+        try await withTimeout(.seconds(300), "rpc x1") {
+          try await rpcLatency(address: address, callers: 1, callsPerCaller: rpcCalls)
+        }
       }
       log("rpc, 16 callers x \(rpc16)")
-      let sixteen = try await withTimeout(.seconds(300), "rpc x16") {
-        try await rpcLatency(address: address, callers: 16, callsPerCaller: rpc16)
+      let (sixteen, sixteenCPU) = try await measuringHostCPU(pid: pid, count: 16 * rpc16) {
+        try await withTimeout(.seconds(300), "rpc x16") {
+          try await rpcLatency(address: address, callers: 16, callsPerCaller: rpc16)
+        }
       }
       var idleRSS: Int?
       var idleError: String?
@@ -108,7 +122,8 @@ struct Throughput: AsyncParsableCommand {
       let report = Report(
         label: label, machine: machineDescription(), publish: publish, rpc1: one, rpc16: sixteen,
         memory: MemoryResult(
-          idleRSSBytes: idle, idleWorkers: idleWorkers, idleWorkersRSSBytes: idleRSS, idleWorkersError: idleError))
+          idleRSSBytes: idle, idleWorkers: idleWorkers, idleWorkersRSSBytes: idleRSS, idleWorkersError: idleError),
+        hostCPUMicroseconds: HostCPU(perPublish: publishCPU, perCall1: oneCPU, perCall16: sixteenCPU))
       print(table(report))
       if let json {
         let encoder = JSONEncoder()
@@ -138,6 +153,9 @@ struct Throughput: AsyncParsableCommand {
       ("rpc, 1 caller: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc1.p50Microseconds, report.rpc1.p99Microseconds)),
       ("rpc, 16 callers: calls/s", String(format: "%.0f", report.rpc16.callsPerSecond)),
       ("rpc, 16 callers: p50 / p99 latency", String(format: "%.0f µs / %.0f µs", report.rpc16.p50Microseconds, report.rpc16.p99Microseconds)),
+      ("host CPU per publish / per call at 1 / at 16 callers", [
+        report.hostCPUMicroseconds?.perPublish, report.hostCPUMicroseconds?.perCall1, report.hostCPUMicroseconds?.perCall16,
+      ].map { $0.map { String(format: "%.0f µs", $0) } ?? "n/a" }.joined(separator: " / ")),
       ("host RSS: idle", megabytes(report.memory.idleRSSBytes)),
       ("host RSS: peak under publish load", megabytes(report.publish.hostPeakRSSBytes)),
       ("host RSS: \(report.memory.idleWorkers) idle workers connected",

@@ -165,9 +165,7 @@ struct GatewayHTTPTests {
 
   @Test("host shutdown ends an open SSE stream with a final event: error (unavailable)")
   func shutdownEndsStreams() async throws {
-    var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
-    configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
-    let host = AgentHost(configuration: configuration, logger: quietLogger)
+    let host = hostWithHTTP()
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await host.run() }
       let address = try await host.httpAddress()
@@ -185,9 +183,7 @@ struct GatewayHTTPTests {
 
   @Test("a call still pending when the host shuts down is answered 503 unavailable")
   func shutdownAnswersPendingCalls() async throws {
-    var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
-    configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
-    let host = AgentHost(configuration: configuration, logger: quietLogger)
+    let host = hostWithHTTP()
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await host.run() }
       let grpc = try await host.listeningAddress()
@@ -206,5 +202,12 @@ struct GatewayHTTPTests {
       }
       try await group.waitForAll()
     }
+  }
+
+  /// A host on free loopback ports with its HTTP listener, not yet running.
+  func hostWithHTTP() -> AgentHost {
+    var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
+    configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
+    return AgentHost(configuration: configuration, logger: quietLogger)
   }
 }

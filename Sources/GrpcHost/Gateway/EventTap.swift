@@ -213,8 +213,6 @@ package final class EventTap: Sendable {
   /// Readers currently open.
   package var openReaders: Int { readerCount.load(ordering: .relaxed) }
 
-  /// The sequence number the next publish will get.
-  package var nextSequence: UInt64 { state.withLock { $0.nextSequence } }
 }
 
 /// One reader of an ``EventTap``.

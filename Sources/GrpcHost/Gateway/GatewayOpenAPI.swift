@@ -120,6 +120,15 @@ enum GatewayOpenAPI {
           "type": "string",
           "minLength": 1
         }
+      },
+      "topicType": {
+        "name": "type",
+        "in": "path",
+        "required": true,
+        "schema": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
+        }
       }
     },
     "responses": {
@@ -450,13 +459,7 @@ enum GatewayOpenAPI {
         "summary": "Publish a message (JSON with a type name, or a structured-mode CloudEvent with Content-Type application/cloudevents+json).",
         "parameters": [
           {
-            "name": "type",
-            "in": "path",
-            "required": true,
-            "schema": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
-            }
+            "$ref": "#/components/parameters/topicType"
           },
           {
             "name": "source",
@@ -498,13 +501,7 @@ enum GatewayOpenAPI {
         "summary": "A live SSE stream of publishes on the topic type (or prefix): 'id:' the host's sequence, 'event:' the topic type, 'data:' a JSON CloudEvent. Last-Event-ID resumes from the host's replay ring; ': keepalive' every 15 s; a reader that falls behind gets a final 'event: error'.",
         "parameters": [
           {
-            "name": "type",
-            "in": "path",
-            "required": true,
-            "schema": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
-            }
+            "$ref": "#/components/parameters/topicType"
           },
           {
             "name": "prefix",
@@ -567,13 +564,7 @@ enum GatewayOpenAPI {
         "summary": "Publish to the topic (type, 'events'): as POST /v1/topics/{type}/{source} with source 'events'.",
         "parameters": [
           {
-            "name": "type",
-            "in": "path",
-            "required": true,
-            "schema": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9_\\-\\.\\:\\=]+$"
-            }
+            "$ref": "#/components/parameters/topicType"
           },
           {
             "$ref": "#/components/parameters/messageType"
