@@ -135,6 +135,29 @@ package struct RawRpcResponse: Sendable {
   }
 
   package func serialized() -> [UInt8] { serializeWithRequestId(requestId, rest: rest) }
+
+  /// Whether the response carries neither a payload nor an error text.
+  ///
+  /// AutoGen's Python worker sends one when a handler is cancelled (its worker stopping mid-call)
+  /// or raises an exception whose text is empty; its caller would take it for an empty success.
+  /// Our workers answer a handler that returns nothing with an explicitly present, empty payload.
+  package var isNeitherResultNorError: Bool {
+    var hasPayload = false
+    var hasError = false
+    rest.withUnsafeBytes { buffer in
+      var reader = ProtoReader(buffer)
+      while !reader.isAtEnd {
+        guard let (field, wireType) = try? reader.readTag() else { return }
+        if wireType == 2, field == 2 || field == 3 {
+          guard let value = try? reader.readLengthDelimited() else { return }
+          if field == 2 { hasPayload = true } else { hasError = hasError || !value.isEmpty }
+        } else if (try? reader.skip(wireType: wireType)) == nil {
+          return
+        }
+      }
+    }
+    return !hasPayload && !hasError
+  }
 }
 
 /// A serialized `io.cloudevents.v1.CloudEvent` with its id, source and type read out.

@@ -3,6 +3,7 @@ public import AgentWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird
+import NIOPosix
 public import Logging
 public import Prometheus
 public import ServiceLifecycle
@@ -192,6 +193,7 @@ public final class AgentHost: Service, Sendable {
 
   /// Binds and serves until graceful shutdown, then closes everything and returns.
   public func run() async throws {
+    let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
     let transport = HTTP2ServerTransport.Posix(
       address: try configuration.address.socketAddress(),
       transportSecurity: configuration.tls?.transportSecurity ?? .plaintext,
@@ -199,7 +201,8 @@ public final class AgentHost: Service, Sendable {
         config.rpc.maxRequestPayloadSize = Self.transportLimit(configuration.maxMessageSize)
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
         if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
-      }
+      },
+      eventLoopGroup: eventLoopGroup
     )
     let server = GRPCServer(
       transport: transport,
@@ -247,7 +250,9 @@ public final class AgentHost: Service, Sendable {
             }
           }
           defer { group.cancelAll() }  // the sweeper stops with the server
-          try await server.serve()
+          try await withTaskExecutorPreference(EventLoopTaskExecutor(group: eventLoopGroup)) {
+            try await server.serve()
+          }
           // Let HTTP finish its graceful shutdown (open streams end with the router's), bounded.
           stopRequested.resolve(.success(()))
           _ = try? await withDeadline(

@@ -545,8 +545,11 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     var response: Agents_RpcResponse
     switch result {
     case .success(nil):
+      // An explicitly present, empty payload: "returned nothing", which a response with neither a
+      // payload nor an error (AutoGen's answer for a cancelled handler) must not be taken for.
       response = Agents_RpcResponse()
       response.requestID = requestId
+      response.payload = Agents_Payload()
     case .success(let value?):
       do {
         let payload = try serializers.serialize(value)
@@ -629,6 +632,12 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     }
     if let error = response.runtimeError {
       reply.resolve(.failure(error))
+      return
+    }
+    guard response.hasPayload else {
+      // Another host forwarded AutoGen's answer for a cancelled handler as it is.
+      reply.resolve(.failure(AgentRuntimeError(
+        code: .handlerFailed, message: "the agent answered with neither a result nor an error")))
       return
     }
     let payload = response.payload

@@ -4,13 +4,13 @@ import Testing
 
 @Suite("Ids and topics")
 struct IdentityTests {
-  @Test("valid agent types", arguments: ["chat", "a", "planner.v2", "my-agent_1", "Agent9", "ägent", "x.y-z_0"])
+  @Test("valid agent types", arguments: ["chat", "a", "planner.v2", "my-agent_1", "Agent9", "ägent", "x.y-z_0", "日本語", "a٣"])
   func validAgentTypes(name: String) throws {
     #expect(try AgentType(name).name == name)
     #expect(AgentType.isValid(name))
   }
 
-  @Test("invalid agent types", arguments: ["", "has space", "a/b", "colon:type", "eq=x", "star*", "new\nline"])
+  @Test("invalid agent types", arguments: ["", "has space", "a/b", "colon:type", "eq=x", "star*", "new\nline", "ä b", "x\u{00A0}y", "ü/k", "é:"])
   func invalidAgentTypes(name: String) {
     let error = #expect(throws: AgentRuntimeError.self) { try AgentType(name) }
     #expect(error?.code == .invalidArgument)
@@ -35,14 +35,14 @@ struct IdentityTests {
     #expect(error?.code == .invalidArgument)
   }
 
-  @Test("valid topic types", arguments: ["default", "chat.room", "T:", "a=b", "x-y_z:1=2"])
+  @Test("valid topic types", arguments: ["default", "chat.room", "T:", "a=b", "x-y_z:1=2", "ä:ö=1"])
   func validTopics(type: String) throws {
     let topic = try TopicId(type: type, source: "any source / with slash")
     #expect(topic.type == type)
     #expect(topic.source == "any source / with slash")
   }
 
-  @Test("invalid topic types", arguments: ["", "a b", "a/b", "a*", "#"])
+  @Test("invalid topic types", arguments: ["", "a b", "a/b", "a*", "#", "ä b", "ü/1"])
   func invalidTopics(type: String) {
     let error = #expect(throws: AgentRuntimeError.self) { try TopicId(type: type, source: "s") }
     #expect(error?.code == .invalidArgument)

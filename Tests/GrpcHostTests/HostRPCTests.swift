@@ -110,4 +110,39 @@ struct HostRPCTests {
       }
     }
   }
+
+  @Test("a response with neither a result nor an error reaches the caller as an error; an empty payload stays a result")
+  func neitherResultNorError() async throws {
+    try await withTestHost { host, address in
+      try await withRawWorker(address) { callee in
+        try await callee.register("svc")
+        try await withRawWorker(address) { caller in
+          caller.send(.request(id: "neither", target: try AgentId(type: "svc", key: "neither")))
+          caller.send(.request(id: "empty", target: try AgentId(type: "svc", key: "empty")))
+          for _ in 0..<2 {
+            let request = try #require(try await callee.next().requestValue)
+            callee.send(.with {
+              $0.response = .with {
+                $0.requestID = request.requestID
+                // AutoGen's answer for a cancelled handler has no payload; "returned nothing" has
+                // an explicitly present, empty one.
+                if request.target.key == "empty" { $0.payload = Agents_Payload() }
+              }
+            })
+          }
+          var responses: [String: Agents_RpcResponse] = [:]
+          for _ in 0..<2 {
+            let response = try #require(try await caller.next().responseValue)
+            responses[response.requestID] = response
+          }
+          let neither = try #require(responses["neither"])
+          #expect(neither.error.contains("answered with neither a result nor an error"))
+          #expect(neither.runtimeError?.code == .handlerFailed)
+          let empty = try #require(responses["empty"])
+          #expect(empty.error.isEmpty && empty.hasPayload)
+          #expect(await host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
+        }
+      }
+    }
+  }
 }

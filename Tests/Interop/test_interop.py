@@ -103,7 +103,8 @@ class Listener(RoutedAgent):
 
 
 class Oracle(RoutedAgent):
-    """Answers questions ('fail' raises). InteropSilent handlers return None, and StringValue ones a
+    """Answers questions ('fail' raises; 'fail-silently' raises with no message, which AutoGen's
+    worker answers with neither a result nor an error). InteropSilent handlers return None, and StringValue ones a
     protobuf message: AutoGen's worker then sends no reply at all."""
 
     created = 0
@@ -118,6 +119,8 @@ class Oracle(RoutedAgent):
     async def on_question(self, message: InteropQuestion, ctx: MessageContext) -> InteropAnswer:
         if message.text == "fail":
             raise ValueError("python refuses: fail")
+        if message.text == "fail-silently":
+            raise ValueError()
         self._calls += 1
         return InteropAnswer(
             text=f"python answers {message.text} (instance {self._instance}, call {self._calls})", source=str(self.id)
@@ -224,6 +227,12 @@ def test_python_workers_rpc_keyed_instances_errors_and_unknown_type():
             assert Oracle.created == before + 2
 
             await expect_error(caller.send_message(InteropQuestion("fail"), AgentId("py_oracle", "k1")), "python refuses: fail", within=5)
+            # AutoGen's worker answers this with an empty RpcResponse; our host makes it an error.
+            await expect_error(
+                caller.send_message(InteropQuestion("fail-silently"), AgentId("py_oracle", "k1")),
+                "answered with neither a result nor an error",
+                within=5,
+            )
             # AutoGen's host never answers this; ours does, at once.
             await expect_error(
                 caller.send_message(InteropQuestion("?"), AgentId("nobody", "k")), "no worker serves agent type 'nobody'", within=2
@@ -345,6 +354,10 @@ def test_rpc_swift_to_python_typed_response_and_error_text(kind):
             assert result.text.startswith("python answers q2 (instance") and result.text.endswith("| from py_oracle/k9"), result
             failed = await command(caller, "ask_json", "py_oracle", "k9", "fail")
             assert not failed.ok and failed.text == "[handlerFailed] python refuses: fail", failed
+            # An empty RpcResponse: our host turns it into an error, and behind AutoGen's host our worker does.
+            silent = await command(caller, "ask_json", "py_oracle", "k9", "fail-silently")
+            assert not silent.ok and silent.text.startswith("[handlerFailed]"), silent
+            assert "answered with neither a result nor an error" in silent.text, silent
 
     run(scenario())
 

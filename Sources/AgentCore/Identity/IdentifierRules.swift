@@ -17,7 +17,29 @@ package enum IdentifierRule: Sendable {
 
   package func isValid(_ value: String) -> Bool {
     guard !value.isEmpty else { return false }
-    return value.unicodeScalars.allSatisfy(allows)
+    // Nearly every id is ASCII: check its bytes against a table, and look up Unicode properties
+    // only for a value that has a non-ASCII scalar. The host checks ids on every routed message.
+    var isASCII = true
+    for byte in value.utf8 {
+      guard byte < 0x80 else {
+        isASCII = false
+        break
+      }
+      guard allowsASCII(byte) else { return false }
+    }
+    return isASCII || value.unicodeScalars.allSatisfy(allows)
+  }
+
+  private func allowsASCII(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+      UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+      return true
+    case UInt8(ascii: ":"), UInt8(ascii: "="):
+      return self == .topicType
+    default:
+      return false
+    }
   }
 
   private func allows(_ scalar: Unicode.Scalar) -> Bool {

@@ -7,14 +7,11 @@ import Synchronization
 package final class BatchQueue<Element: Sendable>: Sendable {
   private struct State {
     var buffer: [Element] = []
-    var waiter: CheckedContinuation<[Element]?, Never>?
+    /// The consumer, suspended until the buffer has something or the queue is finished. It is
+    /// only woken here: it takes the buffer when it runs, so everything appended between the wake-up
+    /// and its running goes out in the same batch.
+    var waiter: CheckedContinuation<Void, Never>?
     var isFinished = false
-  }
-
-  private enum AppendOutcome {
-    case dropped
-    case buffered
-    case handOver(CheckedContinuation<[Element]?, Never>)
   }
 
   private let state = Mutex(State())
@@ -24,22 +21,7 @@ package final class BatchQueue<Element: Sendable>: Sendable {
   /// Appends `element`. Returns false when the queue is finished (the element is dropped).
   @discardableResult
   package func append(_ element: Element) -> Bool {
-    let outcome: AppendOutcome = state.withLock { state in
-      guard !state.isFinished else { return .dropped }
-      if let waiter = state.waiter {
-        state.waiter = nil
-        return .handOver(waiter)
-      }
-      state.buffer.append(element)
-      return .buffered
-    }
-    switch outcome {
-    case .dropped: return false
-    case .buffered: return true
-    case .handOver(let waiter):
-      waiter.resume(returning: [element])
-      return true
-    }
+    append(element, limit: .max) == .appended
   }
 
   /// What ``append(_:limit:)`` did.
@@ -53,18 +35,15 @@ package final class BatchQueue<Element: Sendable>: Sendable {
 
   /// Appends `element` unless `limit` elements already wait for the consumer.
   package func append(_ element: Element, limit: Int) -> BoundedAppend {
-    let outcome: (BoundedAppend, CheckedContinuation<[Element]?, Never>?) = state.withLock { state in
+    let (outcome, waiter): (BoundedAppend, CheckedContinuation<Void, Never>?) = state.withLock { state in
       guard !state.isFinished else { return (.finished, nil) }
-      if let waiter = state.waiter {
-        state.waiter = nil
-        return (.appended, waiter)
-      }
       guard state.buffer.count < limit else { return (.full, nil) }
       state.buffer.append(element)
-      return (.appended, nil)
+      defer { state.waiter = nil }
+      return (.appended, state.waiter)
     }
-    outcome.1?.resume(returning: [element])
-    return outcome.0
+    waiter?.resume()
+    return outcome
   }
 
   /// Ends the queue: the consumer gets what is buffered, then nil.
@@ -74,7 +53,7 @@ package final class BatchQueue<Element: Sendable>: Sendable {
       defer { state.waiter = nil }
       return state.waiter
     }
-    waiter?.resume(returning: nil)
+    waiter?.resume()
   }
 
   /// Ends the queue and takes what is still buffered: the consumer gets nil next. A writer whose
@@ -88,32 +67,51 @@ package final class BatchQueue<Element: Sendable>: Sendable {
       }
       return (state.buffer, state.waiter)
     }
-    waiter?.resume(returning: nil)
+    waiter?.resume()
     return remaining
   }
 
   /// Everything buffered, waiting for at least one element; nil once finished and drained or when
   /// the consuming task is cancelled. One consumer at a time.
   package func next() async -> [Element]? {
-    await withTaskCancellationHandler {
-      await withCheckedContinuation { continuation in
-        let ready: [Element]?? = state.withLock { state in
-          if !state.buffer.isEmpty {
-            defer { state.buffer = [] }
-            return .some(state.buffer)
+    while true {
+      switch takeBuffered() {
+      case .batch(let batch): return batch
+      case .end: return nil
+      case .empty: break
+      }
+      await withTaskCancellationHandler {
+        await withCheckedContinuation { continuation in
+          let ready = state.withLock { state in
+            if !state.buffer.isEmpty || state.isFinished || Task.isCancelled { return true }
+            state.waiter = continuation
+            return false
           }
-          if state.isFinished || Task.isCancelled { return .some(nil) }
-          state.waiter = continuation
-          return nil
+          if ready { continuation.resume() }
         }
-        if let ready { continuation.resume(returning: ready) }
+      } onCancel: {
+        let waiter = state.withLock { state in
+          defer { state.waiter = nil }
+          return state.waiter
+        }
+        waiter?.resume()
       }
-    } onCancel: {
-      let waiter = state.withLock { state in
-        defer { state.waiter = nil }
-        return state.waiter
+    }
+  }
+
+  private enum Taken {
+    case batch([Element])
+    case end
+    case empty
+  }
+
+  private func takeBuffered() -> Taken {
+    state.withLock { state in
+      if !state.buffer.isEmpty {
+        defer { state.buffer = [] }
+        return .batch(state.buffer)
       }
-      waiter?.resume(returning: nil)
+      return state.isFinished || Task.isCancelled ? .end : .empty
     }
   }
 }

@@ -4,7 +4,8 @@ import Foundation
 public enum TopicFilter: Hashable, Sendable, CustomStringConvertible {
   /// Topics whose type equals the given type.
   case type(String)
-  /// Topics whose type starts with the given prefix.
+  /// Topics whose type starts with the given prefix (compared as UTF-8 bytes, as Python's
+  /// `str.startswith` compares code points).
   case typePrefix(String)
 
   /// The default topic type, `"default"`: what AutoGen's `default_subscription` matches.
@@ -14,7 +15,7 @@ public enum TopicFilter: Hashable, Sendable, CustomStringConvertible {
   public func matches(_ topic: TopicId) -> Bool {
     switch self {
     case .type(let type): return topic.type == type
-    case .typePrefix(let prefix): return topic.type.hasPrefix(prefix)
+    case .typePrefix(let prefix): return topic.type.utf8.starts(with: prefix.utf8)
     }
   }
 

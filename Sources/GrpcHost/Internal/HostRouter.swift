@@ -355,6 +355,19 @@ final class HostRouter: Sendable {
     }
     metrics.responsesRouted.increment()
     metrics.rpcLatency.record(ContinuousClock.now - rpc.started)
+    if response.isNeitherResultNorError {
+      metrics.rpcsFailed.increment()
+      logger.info(
+        "response with neither a result nor an error turned into an error",
+        metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
+      callerLink.outbound.append(.errorResponse(
+        requestId: rpc.callerRequestId,
+        "the agent \(rpc.target) on worker '\(rpc.callee)' answered with neither a result nor an error "
+          + "(an AutoGen worker does so when the handler was cancelled, e.g. the worker stopping, "
+          + "or raised an exception with no message)",
+        code: .handlerFailed))
+      return
+    }
     var forwarded = response
     forwarded.requestId = rpc.callerRequestId
     callerLink.outbound.append(.response(forwarded))

@@ -22,6 +22,10 @@ struct SubscriptionIndex {
   private var exact: [String: [AgentType: Int]] = [:]
   /// Prefix -> agent types with a prefix subscription for it (with reference counts).
   private var prefixes: [String: [AgentType: Int]] = [:]
+  /// The UTF-8 lengths of the keys of `prefixes`, with how many keys have each: matching a topic
+  /// looks up its prefixes of these lengths, so its cost grows with the number of distinct
+  /// lengths, not with the number of prefix subscriptions (AutoGen workers add one per agent type).
+  private var prefixLengths: [Int: Int] = [:]
 
   var all: [Subscription] { byId.values.map(\.subscription).sorted { $0.id < $1.id } }
   var count: Int { byId.count }
@@ -41,7 +45,9 @@ struct SubscriptionIndex {
     idsByContent[key, default: []].insert(subscription.id)
     switch subscription.filter {
     case .type(let type): exact[type, default: [:]][subscription.agentType, default: 0] += 1
-    case .typePrefix(let prefix): prefixes[prefix, default: [:]][subscription.agentType, default: 0] += 1
+    case .typePrefix(let prefix):
+      if prefixes[prefix] == nil { prefixLengths[prefix.utf8.count, default: 0] += 1 }
+      prefixes[prefix, default: [:]][subscription.agentType, default: 0] += 1
     }
   }
 
@@ -62,7 +68,12 @@ struct SubscriptionIndex {
     }
     switch subscription.filter {
     case .type(let type): release(&exact, type)
-    case .typePrefix(let prefix): release(&prefixes, prefix)
+    case .typePrefix(let prefix):
+      release(&prefixes, prefix)
+      if prefixes[prefix] == nil {
+        prefixLengths[prefix.utf8.count]! -= 1
+        if prefixLengths[prefix.utf8.count] == 0 { prefixLengths[prefix.utf8.count] = nil }
+      }
     }
     return subscription
   }
@@ -74,12 +85,21 @@ struct SubscriptionIndex {
   }
 
   /// The distinct agent types subscribed to `topic`, sorted by name.
+  ///
+  /// A prefix matches when the topic type's UTF-8 bytes start with it, as Python's `startswith`
+  /// does for AutoGen.
   func agentTypes(matching topic: TopicId) -> [AgentType] {
-    var types = Set<AgentType>()
-    if let exactTypes = exact[topic.type] { types.formUnion(exactTypes.keys) }
-    for (prefix, prefixTypes) in prefixes where topic.type.hasPrefix(prefix) {
-      types.formUnion(prefixTypes.keys)
+    var types: [AgentType] = exact[topic.type].map { Array($0.keys) } ?? []
+    var needsDeduplication = false
+    let utf8 = topic.type.utf8
+    for length in prefixLengths.keys where length <= utf8.count {
+      // A cut inside a multi-byte scalar decodes to U+FFFD, which no valid prefix contains.
+      guard let prefixTypes = prefixes[String(decoding: utf8.prefix(length), as: UTF8.self)] else { continue }
+      needsDeduplication = needsDeduplication || !types.isEmpty
+      types.append(contentsOf: prefixTypes.keys)
     }
-    return types.sorted()
+    if needsDeduplication { types = Array(Set(types)) }
+    if types.count > 1 { types.sort() }
+    return types
   }
 }
