@@ -180,7 +180,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
         }
         group.addTask {
           do {
-            try await self.maintainConnection()
+            // The connection's reads and writes stay on its event loop; agents run elsewhere.
+            try await withTaskExecutorPreference(EventLoopTaskExecutor()) { try await self.maintainConnection() }
             return .linkEnded(nil)
           } catch {
             return .linkEnded(error)

@@ -34,6 +34,19 @@ struct BenchChannel: Sendable {
         }
       }, metadata: metadata)
   }
+
+  func subscribe(topicTypePrefix: String, agentType: String) async throws {
+    _ = try await rpc.addSubscription(
+      .with {
+        $0.subscription = .with {
+          $0.id = UUID().uuidString
+          $0.typePrefixSubscription = .with {
+            $0.topicTypePrefix = topicTypePrefix
+            $0.agentType = agentType
+          }
+        }
+      }, metadata: metadata)
+  }
 }
 
 /// A gRPC client connection to the host for the duration of `body`.
@@ -47,10 +60,14 @@ func withBenchClient<R: Sendable>(
     transportSecurity: .plaintext,
     config: .defaults { $0.connection.flushCoalescing = nil })
   let client = GRPCClient(transport: transport)
-  return try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await client.runConnections() }
-    defer { client.beginGracefulShutdown() }
-    return try await body(BenchClient(grpc: client, rpc: Agents_AgentRpc.Client(wrapping: client)))
+  // The client's frames are read, handled and written on its connection's event loop, as a
+  // GrpcWorkerRuntime's are.
+  return try await withTaskExecutorPreference(EventLoopTaskExecutor()) {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await client.runConnections() }
+      defer { client.beginGracefulShutdown() }
+      return try await body(BenchClient(grpc: client, rpc: Agents_AgentRpc.Client(wrapping: client)))
+    }
   }
 }
 

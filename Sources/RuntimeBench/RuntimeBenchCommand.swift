@@ -8,6 +8,7 @@ import Foundation
 ///     swift run -c release runtime-bench                      # throughput (the default): starts runtime-host itself
 ///     swift run -c release runtime-bench --host 127.0.0.1:50051 --host-pid 1234
 ///     swift run -c release runtime-bench gateway                # HTTP invoke and SSE fan-out vs worker RPC and publish
+///     swift run -c release runtime-bench scale                  # publish and RPC cost with 0, 1,000 and 10,000 workers
 ///     swift run -c release runtime-bench load --workers 8 --messages 2000
 ///     swift run -c release runtime-bench soak --duration 600
 ///     swift run -c release runtime-bench reconnect --workers 8
@@ -16,7 +17,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
     abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
-    subcommands: [Throughput.self, GatewayBench.self, Load.self, Soak.self, Reconnect.self],
+    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, Load.self, Soak.self, Reconnect.self],
     defaultSubcommand: Throughput.self)
 }
 
@@ -72,20 +73,8 @@ struct Throughput: AsyncParsableCommand {
     let rpc16 = quick ? 50 : rpcCallsPerCaller16
     let idleWorkers = quick ? 100 : self.idleWorkers
 
-    var started: HostProcess?
-    let address: HostAddress
-    let pid: Int32?
-    if let host {
-      address = try HostAddress(parsing: host)
-      pid = hostPid
-    } else {
-      let process = try await HostProcess.start()
-      started = process
-      address = process.address
-      pid = process.pid
-    }
-    let label = self.label ?? (host == nil ? "runtime-host" : host!)
-    do {
+    let label = self.label ?? host ?? "runtime-host"
+    try await withBenchHost(host, hostPid: hostPid) { address, pid in
       let idle = pid.flatMap(residentBytes(pid:))
       log("\(label) at \(address): publish \(messages) messages")
       let (publish, publishCPU) = try await measuringHostCPU(pid: pid, count: messages) {
@@ -136,11 +125,7 @@ struct Throughput: AsyncParsableCommand {
       guard one.errors == 0, sixteen.errors == 0 else {
         throw BenchError(description: "RPC errors: \(one.errors + sixteen.errors)")
       }
-    } catch {
-      try? await started?.stop()
-      throw error
     }
-    try await started?.stop()
   }
 
   func table(_ report: Report) -> String {
@@ -175,6 +160,24 @@ func machineDescription() -> String {
     .split(separator: "\n").first { $0.hasPrefix("model name") }?
     .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
   return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB"
+}
+
+/// Runs `body` against the host at `host` (HOST:PORT; `hostPid` gives the CPU and memory figures),
+/// or, when `host` is nil, against a runtime-host started for it and stopped afterwards.
+func withBenchHost<R>(
+  _ host: String?, hostPid: Int32?, _ body: (HostAddress, Int32?) async throws -> R
+) async throws -> R {
+  if let host { return try await body(try HostAddress(parsing: host), hostPid) }
+  let process = try await HostProcess.start()
+  let result: R
+  do {
+    result = try await body(process.address, process.pid)
+  } catch {
+    try? await process.stop()
+    throw error
+  }
+  try await process.stop()
+  return result
 }
 
 /// runtime-host started from the same build folder, on a free loopback port.

@@ -257,10 +257,24 @@ struct MemoryResult: Codable, Sendable {
 /// Opens `workers` channels (`perConnection` per connection), each registering an agent type and a
 /// subscription, and measures the host's memory once every one is routed to.
 func idleWorkersMemory(address: HostAddress, hostPid: Int32?, workers: Int, perConnection: Int) async throws -> Int? {
+  try await withIdleWorkers(address: address, workers: workers, perConnection: perConnection) {
+    hostPid.flatMap(residentBytes(pid:))
+  }
+}
+
+/// Runs `body` while `workers` idle workers are connected (`perConnection` channels per
+/// connection), each having registered an agent type `T`, a type subscription and, with
+/// `directMessagePrefix`, the `"T:"` prefix subscription AutoGen's workers add for each type. Every
+/// worker is proven routed to (a round trip) before `body` starts.
+func withIdleWorkers<R: Sendable>(
+  address: HostAddress, workers: Int, perConnection: Int, directMessagePrefix: Bool = false,
+  _ body: @Sendable () async throws -> R
+) async throws -> R {
+  guard workers > 0 else { return try await body() }
   let connections = (workers + perConnection - 1) / perConnection
   let (allReady, allReadyContinuation) = AsyncStream<Result<Void, any Error>>.makeStream()
   let release = OneShot<Void>()
-  return try await withThrowingTaskGroup(of: Int?.self) { group in
+  return try await withThrowingTaskGroup(of: R?.self) { group in
     for connection in 0..<connections {
       let count = min(perConnection, workers - connection * perConnection)
       group.addTask {
@@ -274,6 +288,7 @@ func idleWorkersMemory(address: HostAddress, hostPid: Int32?, workers: Int, perC
                     let type = "bench_idle_\(worker)"
                     try await channel.register(type)
                     try await channel.subscribe(topicType: "bench.idle.\(worker)", agentType: type)
+                    if directMessagePrefix { try await channel.subscribe(topicTypePrefix: type + ":", agentType: type) }
                     var inbound = channel.inbound.makeAsyncIterator()
                     try await barrier(channel, type: type, iterator: &inbound)
                     allReadyContinuation.yield(.success(()))
@@ -299,9 +314,14 @@ func idleWorkersMemory(address: HostAddress, hostPid: Int32?, workers: Int, perC
       ready += 1
       if ready == workers { break }
     }
-    let rss = hostPid.flatMap(residentBytes(pid:))
+    let result: Result<R, any Error>
+    do {
+      result = .success(try await body())
+    } catch {
+      result = .failure(error)
+    }
     release.resolve(.success(()))
     for try await _ in group {}
-    return rss
+    return try result.get()
   }
 }
