@@ -54,6 +54,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Require mutual TLS: workers must present a certificate signed by a CA in this PEM file.")
   var tlsClientCa: String?
 
+  @Option(help: "Event loop threads for the gRPC listener (default: one per core). 1 keeps all routing on one thread: less CPU per message and lower latency on small machines, one core's throughput.")
+  var eventLoopThreads: Int?
+
   @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
   var flushCoalescing = false
 
@@ -62,6 +65,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       throw ValidationError("--metrics-address is another name for --http-address: give one")
     }
     guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
+    guard eventLoopThreads.map({ $0 > 0 }) ?? true else { throw ValidationError("--event-loop-threads must be positive") }
     guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
@@ -101,6 +105,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       authToken: authToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
     )
     configuration.httpAddress = try (httpAddress ?? metricsAddress).map(HostAddress.init(parsing:))
+    configuration.eventLoopThreads = eventLoopThreads
     if let tlsCert, let tlsKey {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }

@@ -8,9 +8,11 @@ import Testing
 
 @Suite("Host: RPC sessions never hang", .timeLimit(.minutes(1)))
 struct HostRPCTests {
-  @Test("two callers using the same request id at once each get their own response")
-  func sameRequestId() async throws {
-    try await withTestHost { _, address in
+  @Test(
+    "two callers using the same request id at once each get their own response",
+    arguments: [nil, 1] as [Int?])  // the shared event loop group, and one loop of the host's own
+  func sameRequestId(eventLoopThreads: Int?) async throws {
+    try await withTestHost(eventLoopThreads: eventLoopThreads) { _, address in
       try await withRawWorker(address) { callee in
         try await callee.register("svc")
         try await withRawWorker(address) { a in

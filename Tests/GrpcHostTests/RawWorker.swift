@@ -209,14 +209,17 @@ func withTestHost<R: Sendable>(
   rpcTimeout: Duration = .seconds(30),
   authToken: String? = nil,
   maxMessageSize: Int = 4 * 1024 * 1024,
+  eventLoopThreads: Int? = nil,
   _ body: @Sendable (AgentHost, HostAddress) async throws -> R
 ) async throws -> R {
   var logger = Logger(label: "test.host")
   logger.logLevel = .error
+  var configuration = AgentHost.Configuration(
+    address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, maxMessageSize: maxMessageSize,
+    authToken: authToken)
+  configuration.eventLoopThreads = eventLoopThreads
   return try await withAgentHost(
-    configuration: .init(
-      address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, maxMessageSize: maxMessageSize,
-      authToken: authToken),
+    configuration: configuration,
     logger: logger
   ) { host in
     try await body(host, try await host.listeningAddress())
