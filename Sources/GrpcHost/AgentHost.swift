@@ -3,6 +3,7 @@ public import AgentWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird
+import HummingbirdCore
 import NIOPosix
 public import Logging
 public import Prometheus
@@ -148,9 +149,22 @@ public final class AgentHost: Service, Sendable {
   private let health = HealthService()
   private let httpListening = OneShot<HostAddress>()
   private let listening = OneShot<HostAddress>()
-  private let server = Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>(nil)
+  private let lifecycle = Mutex(Lifecycle.notStarted)
   private let stopRequested = OneShot<Void>()
-  private let stopping = Mutex(false)
+
+  /// The host's lifecycle, one state behind one lock (as `GRPCServer`'s): ``run()`` may be called
+  /// once, and a shutdown requested before it makes it return at once instead of serving.
+  private enum Lifecycle {
+    case notStarted
+    /// `run()` has started; the server is there once it is made.
+    case running(GRPCServer<HTTP2ServerTransport.Posix>?)
+    case stopping
+    case stopped
+
+    var isServing: Bool {
+      if case .running = self { true } else { false }
+    }
+  }
   let gateway: Gateway
 
   /// Creates a host; it listens once ``run()`` is called.
@@ -198,7 +212,21 @@ public final class AgentHost: Service, Sendable {
   }
 
   /// Binds and serves until graceful shutdown, then closes everything and returns.
+  ///
+  /// - Throws: when the host cannot bind, when `run()` was already called, or when
+  ///   ``beginGracefulShutdown()`` came first (a host runs once; make a new one to serve again).
   public func run() async throws {
+    try lifecycle.withLock { state throws(AgentRuntimeError) in
+      switch state {
+      case .notStarted:
+        state = .running(nil)
+      case .running, .stopping:
+        throw AgentRuntimeError(code: .unavailable, message: "the host is already running: run() may be called once")
+      case .stopped:
+        throw AgentRuntimeError(code: .unavailable, message: "the host has been shut down: create a new AgentHost to serve again")
+      }
+    }
+    defer { lifecycle.withLock { $0 = .stopped } }
     let eventLoopGroup = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) } ?? .singleton
     defer {
       if configuration.eventLoopThreads != nil { eventLoopGroup.shutdownGracefully { _ in } }
@@ -223,7 +251,17 @@ public final class AgentHost: Service, Sendable {
         [.apply(BearerTokenInterceptor(token: $0), to: .services([Agents_AgentRpc.descriptor, Agents_Gateway_V1_Gateway.descriptor]))]
       } ?? []
     )
-    self.server.withLock { $0 = server }
+    let started = lifecycle.withLock { state in
+      guard case .running = state else { return false }
+      state = .running(server)
+      return true
+    }
+    guard started else {
+      // Shut down while starting: nothing was served.
+      listening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host was shut down before it listened")))
+      httpListening.resolve(.failure(AgentRuntimeError(code: .unavailable, message: "the host was shut down before it listened")))
+      return
+    }
     do {
       try await withGracefulShutdownHandler {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -285,11 +323,14 @@ public final class AgentHost: Service, Sendable {
     let http = HTTPGateway(
       gateway: gateway, authToken: configuration.authToken, keepAliveInterval: configuration.sseKeepAliveInterval,
       tapFlushInterval: configuration.tapFlushInterval,
-      isServing: { [weak self] in self.map { host in !host.stopping.withLock { $0 } } ?? false },
+      isServing: { [weak self] in self?.lifecycle.withLock { $0.isServing } ?? false },
       metrics: { [metrics, router] in metrics.render(router.snapshot) })
+    // Each connection reports its client going away, so that a plain call ends at once.
+    let http1 = HTTPServerBuilder.http1(
+      configuration: .init(additionalChannelHandlers: [ConnectionCloseHandler(watch: http.connections)]))
     let application = Application(
       router: http.makeRouter(),
-      server: try configuration.tls?.httpServer() ?? .http1(),
+      server: try configuration.tls?.httpServer(http1) ?? http1,
       configuration: ApplicationConfiguration(address: .hostname(address.host, port: address.port), serverName: "runtime-host"),
       onServerRunning: { [httpListening, logger] channel in
         let bound = HostAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
@@ -309,14 +350,38 @@ public final class AgentHost: Service, Sendable {
   /// Stops accepting connections, answers every pending RPC with an error, closes every stream,
   /// and lets ``run()`` return. Idempotent.
   public func beginGracefulShutdown() {
-    guard stopping.withLock({ stopping in
-      defer { stopping = true }
-      return !stopping
-    }) else { return }
+    enum Action {
+      case none
+      /// Never ran: it never will.
+      case stopUnstarted
+      case stop(GRPCServer<HTTP2ServerTransport.Posix>?)
+    }
+    let action = lifecycle.withLock { state -> Action in
+      switch state {
+      case .notStarted:
+        state = .stopped
+        return .stopUnstarted
+      case .running(let server):
+        state = .stopping
+        return .stop(server)
+      case .stopping, .stopped:
+        return .none
+      }
+    }
+    if case .none = action { return }
     logger.info("shutting down")
     health.markNotServing()
     router.shutdown()
-    server.withLock { $0 }?.beginGracefulShutdown()
+    switch action {
+    case .none:
+      break
+    case .stopUnstarted:
+      let stopped = AgentRuntimeError(code: .unavailable, message: "the host was shut down before it ran")
+      listening.resolve(.failure(stopped))
+      httpListening.resolve(.failure(stopped))
+    case .stop(let server):
+      server?.beginGracefulShutdown()
+    }
     stopRequested.resolve(.success(()))
   }
 }

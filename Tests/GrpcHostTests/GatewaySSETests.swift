@@ -63,6 +63,26 @@ struct GatewaySSETests {
     }
   }
 
+  @Test("a client that disconnects mid-call (no SSE) cancels the handler at once; other callers are still served")
+  func disconnectMidPlainCall() async throws {
+    // The host's deadline is 20 s: the handler must end long before it.
+    try await withGateway { fixture in
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+          _ = try await http(.POST, "\(fixture.base)/v1/agents/streamer/plain?type=ChatMessage", body: #"{"text":"hang"}"#)
+        }
+        let started = try await fixture.streamLog.waitFor(count: 1, timeout: .seconds(5))
+        #expect(started == ["hanging"])
+        group.cancelAll()  // the HTTP client closes the connection
+      }
+      #expect(try await fixture.streamLog.waitFor(count: 2, timeout: .seconds(5)) == ["hanging", "cancelled"])
+      #expect(await fixture.host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
+      // Keep-alive calls on other connections are unaffected.
+      let answer = try await http(.POST, "\(fixture.base)/v1/agents/echo/k?type=ChatMessage", body: #"{"text":"still here"}"#)
+      #expect(answer.status == 200)
+    }
+  }
+
   @Test("GET /v1/topics/{type}/events: a live tap with sequence ids, prefix and source filters, creating no agent")
   func tail() async throws {
     try await withGateway { fixture in

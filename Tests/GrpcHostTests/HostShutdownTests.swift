@@ -1,4 +1,5 @@
 import AgentCore
+import AgentTestSupport
 import AgentWire
 import Foundation
 import GRPCCore
@@ -26,6 +27,28 @@ struct HostShutdownTests {
         }
       }
     }
+  }
+
+  @Test("run() is refused while the host runs, and after it stopped")
+  func runOnce() async throws {
+    let host = try await withTestHost { host, _ in
+      let error = await #expect(throws: AgentRuntimeError.self) { try await host.run() }
+      #expect(error?.message.contains("already running") == true)
+      return host
+    }
+    let error = await #expect(throws: AgentRuntimeError.self) { try await host.run() }
+    #expect(error?.message.contains("create a new AgentHost") == true)
+  }
+
+  @Test("a shutdown requested before run() makes run() return at once, serving nothing")
+  func shutdownBeforeRun() async throws {
+    let host = AgentHost(configuration: .init(address: HostAddress(host: "127.0.0.1", port: 0)), logger: quietLogger)
+    host.beginGracefulShutdown()
+    let refused = await #expect(throws: AgentRuntimeError.self) { try await host.listeningAddress() }
+    #expect(refused?.message.contains("shut down before it ran") == true)
+    let error = await #expect(throws: AgentRuntimeError.self) { try await host.run() }
+    #expect(error?.message.contains("create a new AgentHost") == true)
+    host.beginGracefulShutdown()  // idempotent
   }
 }
 

@@ -51,7 +51,7 @@ extension HTTPGateway {
   }
 
   /// A live SSE stream of the publishes matching the topic filter (see ``EventTap``).
-  func tail(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+  func tail(_ request: Request, _ context: GatewayRequestContext) throws -> Response {
     let topicType = try Self.parameter("type", context)
     let query = request.uri.queryParameters
     let isPrefix: Bool

@@ -4,9 +4,9 @@ import HummingbirdTLS
 import NIOSSL
 
 extension AgentHost.TLS {
-  /// The HTTP listener's server with the same certificate, key and client-certificate rule as the
-  /// gRPC port.
-  func httpServer() throws -> HTTPServerBuilder {
+  /// The HTTP listener's server (`base`) with the same certificate, key and client-certificate rule
+  /// as the gRPC port.
+  func httpServer(_ base: HTTPServerBuilder) throws -> HTTPServerBuilder {
     var tls = TLSConfiguration.makeServerConfiguration(
       certificateChain: try NIOSSLCertificate.fromPEMFile(certificateChainPath).map { .certificate($0) },
       privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)))
@@ -14,6 +14,6 @@ extension AgentHost.TLS {
       tls.trustRoots = .file(clientRoots)
       tls.certificateVerification = .noHostnameVerification
     }
-    return try .tls(.http1(), tlsConfiguration: tls)
+    return try .tls(base, tlsConfiguration: tls)
   }
 }

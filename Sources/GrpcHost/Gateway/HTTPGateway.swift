@@ -20,12 +20,14 @@ struct HTTPGateway: Sendable {
   let tapFlushInterval: Duration
   let isServing: @Sendable () -> Bool
   let metrics: @Sendable () -> [UInt8]
+  /// Ends plain calls whose client went away.
+  let connections = ConnectionCloseWatch()
 
   static let messageTypeHeader = HTTPField.Name("Agent-Message-Type")!
   static let lastEventIDHeader = HTTPField.Name("Last-Event-ID")!
 
-  func makeRouter() -> Router<BasicRequestContext> {
-    let router = Router()
+  func makeRouter() -> Router<GatewayRequestContext> {
+    let router = Router(context: GatewayRequestContext.self)
     router.get("/healthz") { _, _ -> Response in
       isServing()
         ? Self.json(.ok, GatewayJSON.encode(["status": "serving"]))
@@ -94,7 +96,7 @@ struct HTTPGateway: Sendable {
     return Self.json(.ok, GatewayJSON.encode(["agentTypes": types]))
   }
 
-  private func invoke(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+  private func invoke(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
     let target = try AgentId(type: try Self.parameter("type", context), key: try Self.parameter("key", context))
     let timeout = try Self.timeout(request)
     let typeName = Self.typeName(request)
@@ -109,7 +111,12 @@ struct HTTPGateway: Sendable {
     }
     var request = request
     let payload = try GatewayJSON.payload(json: try await Self.collectBody(&request, limit: gateway.maxMessageSize), typeName: typeName)
-    guard let answer = try await gateway.invoke(payload, to: target, timeout: timeout) else {
+    // A client that goes away cancels the call (and the agent's handler) at once, not at its deadline.
+    let gateway = self.gateway
+    let answer = try await connections.cancellingOnClose(context.channel) {
+      try await gateway.invoke(payload, to: target, timeout: timeout)
+    }
+    guard let answer else {
       return Response(status: .noContent)
     }
     if GatewayJSON.mediaType(answer.contentType) == ContentType.json {
@@ -121,7 +128,7 @@ struct HTTPGateway: Sendable {
     return Self.json(.ok, GatewayJSON.encode(GatewayJSON.envelope(answer)), headers: [Self.messageTypeHeader: answer.typeName])
   }
 
-  private func publish(_ request: Request, _ context: BasicRequestContext, source: String? = nil) async throws -> Response {
+  private func publish(_ request: Request, _ context: GatewayRequestContext, source: String? = nil) async throws -> Response {
     let topicType = try Self.parameter("type", context)
     let topicSource = try source ?? Self.parameter("source", context)
     var request = request
@@ -193,7 +200,7 @@ struct HTTPGateway: Sendable {
   }
 
   /// A path parameter, percent-decoded.
-  static func parameter(_ name: String, _ context: BasicRequestContext) throws -> String {
+  static func parameter(_ name: String, _ context: GatewayRequestContext) throws -> String {
     guard let raw = context.parameters.get(name), let value = raw.removingPercentEncoding else {
       throw AgentRuntimeError(code: .invalidArgument, message: "the path parameter '\(name)' is missing or badly encoded")
     }

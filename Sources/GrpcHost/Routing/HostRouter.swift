@@ -1,0 +1,219 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import Logging
+import Prometheus
+import SwiftProtobuf
+import Synchronization
+
+/// One open `OpenChannel` stream: where the host writes messages for that worker.
+final class WorkerLink: Sendable {
+  let clientId: String
+  /// Frames for the worker; the stream's writer sends whatever has queued up in one batch.
+  let outbound: BatchQueue<ChannelFrame>
+
+  init(clientId: String, outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
+    self.clientId = clientId
+    self.outbound = outbound
+  }
+}
+
+/// One open `OpenControlChannel` stream.
+final class ControlLink: Sendable {
+  let clientId: String
+  let outbound: AsyncStream<Agents_ControlMessage>.Continuation
+
+  init(clientId: String, outbound: AsyncStream<Agents_ControlMessage>.Continuation) {
+    self.clientId = clientId
+    self.outbound = outbound
+  }
+}
+
+/// The host's routing state and rules, independent of the transport.
+///
+/// The decisions live in pure value types (``PlacementTable``, ``PendingCalls``,
+/// ``SubscriptionIndex``); the router holds them with the open streams behind one lock. Every
+/// method takes the lock once, decides, and performs the writes after releasing it. Writes are
+/// non-blocking appends to each worker's outbound queue.
+///
+/// The message's path: `AgentRpcService` reads a frame → ``route(_:from:)`` (this file's
+/// `+Routing` extension) → the recipient's `WorkerLink.outbound` → its stream's writer.
+final class HostRouter: Sendable {
+  struct State {
+    var channels: [String: WorkerLink] = [:]
+    var controls: [String: ControlLink] = [:]
+    var placement = PlacementTable()
+    var subscriptions = SubscriptionIndex()
+    var pending = PendingCalls()
+    var isShuttingDown = false
+
+    /// The connected worker that holds `id` (placing it when it has no place yet); nil when no
+    /// connected worker serves its type.
+    mutating func place(_ id: AgentId) -> WorkerLink? {
+      let channels = self.channels
+      return placement.place(id) { channels[$0] != nil }.flatMap { channels[$0] }
+    }
+  }
+
+  let rpcTimeout: Duration
+  let logger: Logger
+  let metrics: HostMetrics
+  /// Every routed publish goes past it: the gateway's SSE and `Subscribe` readers.
+  let tap: EventTap
+  let state = Mutex(State())
+  /// Wakes the deadline sweeper when the first pending RPC arrives.
+  let sweeperWakeups: AsyncStream<Void>
+  let sweeperWakeup: AsyncStream<Void>.Continuation
+
+  /// Woken on every change to connections, registrations and subscriptions (not per message).
+  let watchers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
+  let nextWatcher = Atomic<Int>(0)
+
+  init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics, tap: EventTap = EventTap()) {
+    self.rpcTimeout = rpcTimeout
+    self.logger = logger
+    self.metrics = metrics
+    self.tap = tap
+    defer { tap.observeReaders { [weak self] in self?.notifyWatchers() } }
+    (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+  }
+
+  // MARK: Connections
+
+  /// Opens a worker channel.
+  func connect(clientId: String) throws(RPCError) -> WorkerLink {
+    let link = try state.withLock { state throws(RPCError) -> WorkerLink in
+      guard !state.isShuttingDown else {
+        throw RPCError(code: .unavailable, message: "the host is shutting down")
+      }
+      guard state.channels[clientId] == nil else {
+        throw RPCError(
+          code: .alreadyExists,
+          message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
+      }
+      let link = WorkerLink(clientId: clientId)
+      state.channels[clientId] = link
+      return link
+    }
+    logger.info("worker connected", metadata: ["client-id": "\(clientId)"])
+    notifyWatchers()
+    return link
+  }
+
+  /// Opens the channel of a caller that lives inside the host (the gateway). It is never refused
+  /// (the host makes it first, before any worker connects) and closes with the host.
+  func connectInternal(clientId: String) -> WorkerLink {
+    state.withLock { state in
+      let link = WorkerLink(clientId: clientId)
+      state.channels[clientId] = link
+      return link
+    }
+  }
+
+  /// Closes a worker channel: its registrations, subscriptions and placements go away, RPCs
+  /// waiting on it are answered with an error, and RPCs it made are forgotten.
+  func disconnect(_ link: WorkerLink) {
+    let clientId = link.clientId
+    let (failed, removedTypes, removedSubscriptions) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [AgentType], Int) in
+      guard state.channels[clientId] === link else { return ([], [], 0) }
+      state.channels[clientId] = nil
+      let types = state.placement.remove(worker: clientId)
+      let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
+      let failed = state.pending.removeAll(involving: clientId).compactMap { rpc -> (WorkerLink, ChannelFrame)? in
+        state.channels[rpc.caller].map {
+          ($0, .errorResponse(
+            requestId: rpc.callerRequestId,
+            "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding"))
+        }
+      }
+      return (failed, Array(types), subscriptions.count)
+    }
+    link.outbound.finish()
+    metrics.rpcsFailed.increment(by: Int64(failed.count))
+    deliver(failed)
+    notifyWatchers()
+    logger.info(
+      "worker disconnected",
+      metadata: [
+        "client-id": "\(clientId)", "types": "\(removedTypes.map(\.name).sorted())",
+        "subscriptions": "\(removedSubscriptions)", "failed-rpcs": "\(failed.count)",
+      ])
+  }
+
+  func connectControl(clientId: String) throws(RPCError) -> (ControlLink, AsyncStream<Agents_ControlMessage>) {
+    let (stream, continuation) = AsyncStream<Agents_ControlMessage>.makeStream()
+    let link = try state.withLock { state throws(RPCError) -> ControlLink in
+      guard !state.isShuttingDown else {
+        throw RPCError(code: .unavailable, message: "the host is shutting down")
+      }
+      guard state.controls[clientId] == nil else {
+        throw RPCError(code: .alreadyExists, message: "client-id '\(clientId)' already has an open control channel")
+      }
+      let link = ControlLink(clientId: clientId, outbound: continuation)
+      state.controls[clientId] = link
+      return link
+    }
+    notifyWatchers()
+    return (link, stream)
+  }
+
+  func disconnectControl(_ link: ControlLink) {
+    state.withLock { state in
+      if state.controls[link.clientId] === link { state.controls[link.clientId] = nil }
+    }
+    link.outbound.finish()
+  }
+
+  // MARK: Registration and subscriptions
+
+  func register(type name: String, clientId: String) throws(RPCError) {
+    let type: AgentType
+    do {
+      type = try AgentType(name)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    try state.withLock { state throws(RPCError) in
+      guard !state.isShuttingDown else { throw RPCError(code: .unavailable, message: "the host is shutting down") }
+      _ = state.placement.register(type, worker: clientId)  // idempotent
+    }
+    logger.info("agent type registered", metadata: ["client-id": "\(clientId)", "type": "\(type)"])
+    notifyWatchers()
+  }
+
+  func addSubscription(_ wire: Agents_Subscription, clientId: String) throws(RPCError) {
+    do {
+      let subscription = try Subscription(wire: wire)
+      try state.withLock { state throws(AgentRuntimeError) in
+        try state.subscriptions.add(subscription, owner: clientId)
+      }
+      logger.debug("subscription added", metadata: ["client-id": "\(clientId)", "subscription": "\(subscription)"])
+      notifyWatchers()
+    } catch {
+      // AutoGen answers duplicates with INVALID_ARGUMENT too.
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+  }
+
+  func removeSubscription(id: String) throws(RPCError) {
+    do {
+      try state.withLock { state throws(AgentRuntimeError) in _ = try state.subscriptions.remove(id: id) }
+    } catch {
+      throw RPCError(code: .notFound, message: error.message)
+    }
+  }
+
+  var subscriptions: [Subscription] { state.withLock { $0.subscriptions.all } }
+
+  /// Every served agent type with its connected workers and subscriptions.
+  var agentTypes: [(type: AgentType, workers: Int, subscriptions: [Subscription])] {
+    state.withLock { state in
+      let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
+      return state.placement.workersByType.keys.sorted().map { type in
+        let workers = state.placement.workersByType[type]!.filter { state.channels[$0] != nil }.count
+        return (type, workers, subscriptions[type] ?? [])
+      }
+    }
+  }
+}
