@@ -266,14 +266,16 @@ public final class AgentHost: Service, Sendable {
       try await withGracefulShutdownHandler {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
-          group.addTask { await self.gateway.run() }
+          // The gateway's internal caller and the HTTP listener, like the gRPC server, run on the
+          // event loop that woke them (SSE taps opt out: their writes must not take routing time).
+          group.addTask { await withTaskExecutorPreference(EventLoopTaskExecutor(group: eventLoopGroup)) { await self.gateway.run() } }
           let httpDone = OneShot<Void>()
           if let httpAddress = configuration.httpAddress {
             let http = try self.makeHTTPServer(address: httpAddress)
             group.addTask {
               defer { httpDone.resolve(.success(())) }
               do {
-                try await http.run()
+                try await withTaskExecutorPreference(EventLoopTaskExecutor()) { try await http.run() }
               } catch {
                 self.httpListening.resolve(.failure(error))
                 throw error

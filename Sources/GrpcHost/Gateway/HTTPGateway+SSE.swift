@@ -81,6 +81,9 @@ extension HTTPGateway {
       status: .ok, headers: headers,
       body: ResponseBody { writer in
         defer { reader.close() }
+        // A tap's formatting and writes run on the cooperative pool, never on the event loops
+        // that route messages: readers must not slow the bus.
+        try await withTaskExecutorPreference(globalConcurrentExecutor) {
         do {
           try await writer.write(ByteBuffer(string: ": tap open\n\n"))
           try await request.body.consumeWithCancellationOnInboundClose { _ in
@@ -117,6 +120,7 @@ extension HTTPGateway {
           : AgentRuntimeError(code: .unavailable, message: "the host is shutting down")
         try await writer.write(SSE.frame(event: "error", data: GatewayJSON.error(final)))
         try await writer.finish(nil)
+        }
       })
   }
 
