@@ -85,8 +85,13 @@ package struct RawRpcRequest: Sendable {
   }
 
   package init(_ request: Agents_RpcRequest) {
-    // Serializing a generated message cannot fail, and its bytes always parse.
-    try! self.init(bytes: try! request.serializedBytes() as [UInt8])
+    requestId = request.requestID
+    target = request.hasTarget ? (request.target.type, request.target.key) : nil
+    wantsChunks = request.metadata[StreamedCallWire.requestKey] != nil
+    var rest = request
+    rest.requestID = ""
+    // A proto3 message with no required fields and no `Any` has no serialization failure.
+    self.rest = (try? rest.serializedBytes()) ?? []
   }
 
   package func decoded() throws -> Agents_RpcRequest {
@@ -127,7 +132,11 @@ package struct RawRpcResponse: Sendable {
   }
 
   package init(_ response: Agents_RpcResponse) {
-    try! self.init(bytes: try! response.serializedBytes() as [UInt8])
+    requestId = response.requestID
+    var rest = response
+    rest.requestID = ""
+    // A proto3 message with no required fields and no `Any` has no serialization failure.
+    self.rest = (try? rest.serializedBytes()) ?? []
   }
 
   package func decoded() throws -> Agents_RpcResponse {

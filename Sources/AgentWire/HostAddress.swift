@@ -43,6 +43,17 @@ public struct HostAddress: Hashable, Sendable, CustomStringConvertible {
   /// Whether the host is an IPv6 address.
   public var isIPv6: Bool { host.contains(":") }
 
+  /// Whether the host is a dotted-quad IPv4 address (not a name to resolve).
+  package var isIPv4: Bool {
+    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+  }
+
+  /// The address with `localhost` spelled as the IPv4 loopback, which is what hosts bind.
+  package var loopbackAsIPv4: HostAddress {
+    host == "localhost" ? HostAddress(host: "127.0.0.1", port: port) : self
+  }
+
   /// `host:port`, with brackets around an IPv6 host.
   public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -5,14 +5,14 @@ import GRPCNIOTransportHTTP2
 extension HostAddress {
   /// The socket address to bind: `localhost` means the IPv4 loopback.
   func socketAddress() throws(AgentRuntimeError) -> GRPCNIOTransportCore.SocketAddress {
-    if host == "localhost" { return .ipv4(host: "127.0.0.1", port: port) }
-    if isIPv6 { return .ipv6(host: host, port: port) }
-    guard host.split(separator: ".").count == 4, host.split(separator: ".").allSatisfy({ UInt8($0) != nil }) else {
+    let address = loopbackAsIPv4
+    if address.isIPv6 { return .ipv6(host: address.host, port: port) }
+    guard address.isIPv4 else {
       throw AgentRuntimeError(
         code: .invalidArgument,
         message: "cannot listen on '\(host)': use 'localhost', an IPv4 address or a bracketed IPv6 address")
     }
-    return .ipv4(host: host, port: port)
+    return .ipv4(host: address.host, port: port)
   }
 
   init(_ address: GRPCNIOTransportCore.SocketAddress) throws {

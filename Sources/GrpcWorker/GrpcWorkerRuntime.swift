@@ -63,7 +63,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     var authToken: String?
 
     var metadata: Metadata {
-      var metadata: Metadata = ["client-id": .string(clientId)]
+      var metadata: Metadata = [AgentRpcMetadata.clientIdKey: .string(clientId)]
       if let authToken { metadata.addString("Bearer \(authToken)", forKey: "authorization") }
       return metadata
     }
@@ -707,11 +707,10 @@ public func withGrpcWorker<Result: Sendable>(
 }
 
 extension HostAddress {
-  var resolvableTarget: any ResolvableTarget {
+  /// The transport's target for this address: an IP literal as is, anything else resolved by name.
+  package var resolvableTarget: any ResolvableTarget {
     if isIPv6 { return .ipv6(address: host, port: port) }
-    if host.split(separator: ".").count == 4, host.split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
-      return .ipv4(address: host, port: port)
-    }
+    if isIPv4 { return .ipv4(address: host, port: port) }
     return .dns(host: host, port: port)
   }
 }

@@ -3,6 +3,7 @@ import AgentWire
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GrpcWorker
 import SwiftProtobuf
 import Synchronization
 
@@ -14,7 +15,7 @@ struct BenchChannel: Sendable {
   let outbound: BatchQueue<ChannelFrame>
   let inbound: AsyncStream<ChannelFrame>
 
-  var metadata: Metadata { ["client-id": .string(clientId)] }
+  var metadata: Metadata { [AgentRpcMetadata.clientIdKey: .string(clientId)] }
 
   func send(_ frame: ChannelFrame) { outbound.append(frame) }
 
@@ -56,7 +57,7 @@ func withBenchClient<R: Sendable>(
 ) async throws -> R {
   // Batched writes and no flush delay: light on CPU and on latency, for any host.
   let transport = try HTTP2ClientTransport.Posix(
-    target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+    target: address.loopbackAsIPv4.resolvableTarget,
     transportSecurity: .plaintext,
     config: .defaults { $0.connection.flushCoalescing = nil })
   let client = GRPCClient(transport: transport)

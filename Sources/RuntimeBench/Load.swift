@@ -246,9 +246,6 @@ func runRound(_ fleet: Fleet, round: Int, messages: Int, rpcs: Int, timeout: Dur
     rpcErrors: rpcErrors, seconds: seconds)
 }
 
-/// Only the pid and the exit signal are used across tasks.
-extension HostProcess: @unchecked Sendable {}
-
 func megabytes(_ bytes: Int?) -> String { bytes.map { String(format: "%.1f MB", Double($0) / 1_048_576) } ?? "n/a" }
 
 /// `runtime-bench load`: N workers exchange M messages each; exact delivery counts are checked.

@@ -181,12 +181,12 @@ func withBenchHost<R>(
 }
 
 /// runtime-host started from the same build folder, on a free loopback port.
-struct HostProcess {
-  var process: Process
+struct HostProcess: Sendable {
+  /// The host's process id (Foundation keeps the running `Process` alive until it exits).
+  let pid: Int32
   var address: HostAddress
   /// Resolved with the exit status when the host process ends.
   var exited: OneShot<Int32>
-  var pid: Int32 { process.processIdentifier }
 
   /// With `http`, the host also serves its HTTP gateway on a free port (``http``).
   var http: HostAddress?
@@ -228,7 +228,7 @@ struct HostProcess {
       process.terminate()
       throw BenchError(description: "runtime-host printed no address")
     }
-    var host = HostProcess(process: process, address: try HostAddress(parsing: String(text)), exited: exited)
+    var host = HostProcess(pid: process.processIdentifier, address: try HostAddress(parsing: String(text)), exited: exited)
     if http, let url = lines[1].split(separator: " ").first(where: { $0.contains("://") }) {
       host.http = try HostAddress(parsing: String(url.split(separator: "/").last!))
     }

@@ -73,6 +73,23 @@ struct ChannelFrameTests {
     #expect(RawRpcRequest(Agents_RpcRequest.with { $0.requestID = "x" }).target == nil)
   }
 
+  @Test("a request read from a generated message and from its bytes agree", arguments: [false, true])
+  func requestInitializersAgree(streamed: Bool) throws {
+    let request = Agents_RpcRequest.with {
+      $0.requestID = "r-1"
+      $0.target = .with { $0.type = "svc"; $0.key = "k" }
+      $0.payload = .with { $0.dataType = "T"; $0.data = Data("{}".utf8) }
+      if streamed { $0.metadata = [StreamedCallWire.requestKey: "1"] }
+    }
+    let fromMessage = RawRpcRequest(request)
+    let fromBytes = try RawRpcRequest(bytes: try request.serializedBytes() as [UInt8])
+    #expect(fromMessage.requestId == fromBytes.requestId)
+    #expect(fromMessage.target?.type == fromBytes.target?.type && fromMessage.target?.key == fromBytes.target?.key)
+    #expect(fromMessage.wantsChunks == streamed && fromBytes.wantsChunks == streamed)
+    #expect(try fromMessage.decoded() == request)
+    #expect(RawRpcRequest(Agents_RpcRequest.with { $0.requestID = "no-target" }).target == nil)
+  }
+
   @Test("an RPC response's id can be rewritten without touching its other fields")
   func rewriteResponseId() throws {
     let response = Agents_RpcResponse.with {

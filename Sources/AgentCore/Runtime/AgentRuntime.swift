@@ -118,13 +118,12 @@ extension AgentRuntime {
     try await send(message, to: recipient, options: options)
   }
 
-  /// Registers an agent type with class-level subscriptions and a factory.
-  public func register(
-    _ type: AgentType,
-    subscriptions: [TopicFilter] = [],
-    factory: @escaping AgentFactory
-  ) async throws {
-    try await register(type, subscriptions: subscriptions, factory: factory)
+  /// Registers an agent type with no class-level subscriptions.
+  ///
+  /// (A different signature from the requirement on purpose: a default with the requirement's own
+  /// signature would satisfy it and call itself forever in a conformer that forgot it.)
+  public func register(_ type: AgentType, factory: @escaping AgentFactory) async throws {
+    try await register(type, subscriptions: [], factory: factory)
   }
 
   /// Sends a direct message and returns the response, which must be of type `R`.

@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// `OpenChannel` frames are read and written with ``ChannelFrameCodec`` so that CloudEvents pass
 /// through the host as bytes; every other method uses the generated protobuf coding.
 struct AgentRpcService: RegistrableRPCService {
-  static let clientIdKey = "client-id"
+  static let clientIdKey = AgentRpcMetadata.clientIdKey
 
   let router: HostRouter
   let logger: Logger
