@@ -35,6 +35,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    // Documentation only (`swift package generate-documentation`); nothing links it.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // The domain model and the in-process runtime. No gRPC, no NIO.
@@ -152,7 +154,7 @@ let package = Package(
     .executableTarget(
       name: "ExampleWorker",
       dependencies: [
-        "AgentCore", "AgentWire", "ExampleAgents", "GrpcWorker",
+        "AgentCore", "ExampleAgents", "GrpcWorker",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -6,7 +6,6 @@
 //
 // Each prints "ready" on stderr once registered with the host, and its results on stdout.
 import AgentCore
-import AgentWire
 import ArgumentParser
 import ExampleAgents
 import Foundation

@@ -21,14 +21,14 @@ extension GrpcWorkerRuntime {
     /// Sent as `authorization: Bearer <token>` on every call, for a host that requires it.
     public var authToken: String?
     /// How the worker reconnects after losing the host. `nil`: it does not; the first loss ends
-    /// ``GrpcWorkerRuntime/run()`` with ``AgentCore/AgentRuntimeError/Code/unavailable``.
+    /// ``GrpcWorkerRuntime/run()`` with `AgentRuntimeError/Code/unavailable`.
     public var reconnect: ReconnectPolicy? = ReconnectPolicy()
     /// How many publishes the worker keeps while it is not connected; they are sent, in order,
     /// once it has reconnected and registered again. Past this, `publish` throws
-    /// ``AgentCore/AgentRuntimeError/Code/resourceExhausted``. Default 10,000.
+    /// `AgentRuntimeError/Code/resourceExhausted`. Default 10,000.
     public var maxBufferedPublishes: Int = 10_000
     /// The largest payload, in bytes, the worker sends or accepts. A larger outgoing message is
-    /// refused locally with ``AgentCore/AgentRuntimeError/Code/resourceExhausted`` (nothing is sent);
+    /// refused locally with `AgentRuntimeError/Code/resourceExhausted` (nothing is sent);
     /// a handler result that is too large is answered with that error. Keep it at or below the
     /// host's limit. Default 4 MiB.
     public var maxMessageSize: Int = 4 * 1024 * 1024

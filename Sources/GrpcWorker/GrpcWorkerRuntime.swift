@@ -8,11 +8,11 @@ public import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
-/// An ``AgentRuntime`` that hosts agents in this process and reaches every other agent through a
+/// An `AgentRuntime` that hosts agents in this process and reaches every other agent through a
 /// host (`runtime-host`, or AutoGen's `GrpcWorkerAgentRuntimeHost`) over gRPC.
 ///
-/// It implements the same API as ``InProcessRuntime``, so agent code runs unchanged on either.
-/// Messages that cross the wire must be registered in the ``SerializationRegistry`` given here.
+/// It implements the same API as `InProcessRuntime`, so agent code runs unchanged on either.
+/// Messages that cross the wire must be registered in the `SerializationRegistry` given here.
 ///
 /// ```swift
 /// var serializers = SerializationRegistry()
@@ -31,24 +31,24 @@ import Synchronization
 ///   then the direct-message subscription (type prefix `"<type>:"`), as AutoGen's worker does. A
 ///   refusal throws and leaves nothing registered locally.
 /// - `send` goes through the host, has a deadline (per call, default
-///   ``Configuration/defaultRPCTimeout``), and throws ``AgentRuntimeError/Code/cancelled`` when its
-///   task is cancelled. Remote handler errors arrive as ``AgentRuntimeError/Code/handlerFailed`` with
+///   ``Configuration/defaultRPCTimeout``), and throws `AgentRuntimeError/Code/cancelled` when its
+///   task is cancelled. Remote handler errors arrive as `AgentRuntimeError/Code/handlerFailed` with
 ///   the remote text.
 /// - Every incoming RPC is answered: the handler's result, its error text, or an empty payload for a
 ///   handler that returns nothing.
 /// - Incoming published messages are matched against this worker's subscriptions, skip the sending
 ///   agent, create agents keyed by the topic source, and honour the host's placement hint.
-/// - Messages to one agent start in arrival order (see ``Agent``); different agents run
+/// - Messages to one agent start in arrival order (see `Agent`); different agents run
 ///   concurrently.
 /// - Payloads over ``Configuration/maxMessageSize`` are refused locally with
-///   ``AgentRuntimeError/Code/resourceExhausted``.
+///   `AgentRuntimeError/Code/resourceExhausted`.
 ///
 /// Connection loss (see ``Configuration/reconnect``): the worker reconnects with jittered,
 /// bounded backoff, under a new client id, registers its agent types and subscriptions again, then
 /// sends the publishes it buffered meanwhile (at most ``Configuration/maxBufferedPublishes``; past
 /// that `publish` throws). A `send` made while disconnected waits for the connection within its
 /// deadline; a send whose request was already on the lost connection fails with
-/// ``AgentRuntimeError/Code/unavailable``, since its answer cannot arrive. The wire protocol has no
+/// `AgentRuntimeError/Code/unavailable`, since its answer cannot arrive. The wire protocol has no
 /// acknowledgements, so a publish the transport had already accepted when the connection broke may
 /// be lost; what was buffered, or not yet written, is sent exactly once.
 ///
@@ -375,7 +375,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     return options
   }
 
-  /// Runs a unary call, turning a host refusal into an ``AgentRuntimeError``.
+  /// Runs a unary call, turning a host refusal into an `AgentRuntimeError`.
   func unary(_ method: String, _ call: () async throws -> Void) async throws {
     do {
       try await call()
@@ -413,7 +413,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   }
 
   /// Sends a direct message and streams the handler's chunks to `onChunk` (see
-  /// ``AgentCore/AgentRuntime/send(_:to:options:onChunk:)``). Chunks travel as
+  /// `AgentRuntime/send(_:to:options:onChunk:)`). Chunks travel as
   /// `StreamedCallWire` describes; they need our host (AutoGen's host delivers the result only).
   public func send(
     _ message: any Sendable,

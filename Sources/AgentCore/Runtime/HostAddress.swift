@@ -1,5 +1,3 @@
-public import AgentCore
-
 /// A `host:port` address as users write it: `localhost:50051`, `127.0.0.1:0`, `[::1]:50051`.
 public struct HostAddress: Hashable, Sendable, CustomStringConvertible {
   /// The host name or IP address, without brackets.
