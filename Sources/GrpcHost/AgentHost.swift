@@ -1,5 +1,5 @@
 import AgentCore
-public import AgentWire
+import AgentWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird

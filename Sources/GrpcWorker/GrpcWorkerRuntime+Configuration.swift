@@ -1,5 +1,5 @@
 import AgentCore
-public import AgentWire
+import AgentWire
 import Foundation
 
 extension GrpcWorkerRuntime {
