@@ -102,7 +102,7 @@ struct OracleWorker: AsyncParsableCommand {
     let worker = GrpcWorkerRuntime(configuration: try options.configuration, serializers: exampleSerializers, logger: quietLogger())
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
-      try await worker.register(try AgentType("oracle")) { id, _ in Oracle(id: id) }
+      try await worker.register(AgentType("oracle")) { id, _ in Oracle(id: id) }
       ready("oracle")
       // Serve until SIGINT or SIGTERM, then shut down gracefully.
       group.addTask {

@@ -53,6 +53,15 @@ extension GrpcWorkerRuntime {
       self.channelReadyTimeout = channelReadyTimeout
       self.shutdownGracePeriod = shutdownGracePeriod
     }
+
+    /// Creates a configuration for the host at `address` (`host:port`, IPv6 in brackets), with the
+    /// token from `RUNTIME_HOST_AUTH_TOKEN` if that is set, as `runtime-host` reads it.
+    ///
+    /// - Throws: `AgentRuntimeError` (invalid argument) naming `address` when it is not `host:port`.
+    public init(host address: String) throws(AgentRuntimeError) {
+      self.init(host: try HostAddress(parsing: address))
+      authToken = ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
+    }
   }
 
   /// How a worker reconnects: exponential backoff with jitter, bounded by ``maxBackoff``.

@@ -10,7 +10,7 @@ import UnixSignals
 /// try await withGrpcWorkerUntilSignal(
 ///   configuration: .init(host: try HostAddress(parsing: "localhost:50051")), serializers: serializers
 /// ) { worker in
-///   try await worker.register(try AgentType("translator")) { id, _ in Translator(id: id) }
+///   try await worker.register(AgentType("translator")) { id, _ in Translator(id: id) }
 /// }
 /// ```
 public func withGrpcWorkerUntilSignal(

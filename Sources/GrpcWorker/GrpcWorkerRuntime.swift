@@ -19,7 +19,7 @@ import Synchronization
 /// serializers.registerJSON(ChatMessage.self)
 /// try await withGrpcWorker(configuration: .init(host: try HostAddress(parsing: "localhost:50051")),
 ///                          serializers: serializers) { worker in
-///   try await worker.register(try AgentType("assistant"), subscriptions: [.defaultTopic]) { id, runtime in
+///   try await worker.register(AgentType("assistant"), subscriptions: [.defaultTopic]) { id, runtime in
 ///     Assistant(id: id, runtime: runtime)
 ///   }
 ///   try await worker.publish(ChatMessage(text: "hello"), to: .default())

@@ -18,6 +18,26 @@ struct IdentityTests {
     #expect(error?.message.contains(#"^[\w\-\.]+$"#) == true)
   }
 
+  @Test("string literals make checked ids and topics without try")
+  func literals() {
+    let type: AgentType = "planner.v2"
+    let id: AgentId = "chat/room/42"
+    let topic: TopicId = "audit.events/site-1"
+    let defaultSource: TopicId = "news"
+    #expect(type.name == "planner.v2")
+    #expect(id.type.name == "chat" && id.key == "room/42")
+    #expect(topic.type == "audit.events" && topic.source == "site-1")
+    #expect(defaultSource.type == "news" && defaultSource.source == "default")
+  }
+
+  @Test("an invalid literal stops the program with the rule it breaks")
+  func invalidLiteral() async {
+    await #expect(processExitsWith: .failure) {
+      let bad: AgentType = "has space"
+      _ = bad
+    }
+  }
+
   @Test("agent id string form and parsing split at the first slash")
   func agentIdParsing() throws {
     let id = try AgentId(type: "chat", key: "room/42")

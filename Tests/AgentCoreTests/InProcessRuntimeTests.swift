@@ -5,14 +5,14 @@ import Testing
 
 @Suite("In-process runtime", .timeLimit(.minutes(1)))
 struct InProcessRuntimeTests {
-  let echo = try! AgentType("echo")
+  let echo = AgentType("echo")
 
   @Test("different agents run concurrently: one waits for another without deadlock")
   func differentAgentsConcurrent() async throws {
     try await withInProcessRuntime { runtime in
-      let bouncer = try AgentType("bouncer")
+      let bouncer = AgentType("bouncer")
       let silentLog = Recorder<String>()
-      try await runtime.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: silentLog) }
+      try await runtime.register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: silentLog) }
       try await runtime.register(bouncer) { id, runtime in BouncingAgent(id: id, runtime: runtime, limit: 1) }
       try await withThrowingTaskGroup(of: Void.self) { group in
         // Occupy one agent with a handler that never finishes ...

@@ -23,6 +23,14 @@ struct SerializationTests {
     return registry
   }
 
+  @Test("a registry made from JSON types in one expression knows each by its bare name")
+  func jsonInitializer() throws {
+    let registry = SerializationRegistry(json: ChatMessage.self, ChatReply.self)
+    #expect(Set(registry.registeredTypes.map(\.typeName)) == ["ChatMessage", "ChatReply"])
+    let payload = try registry.serialize(ChatMessage(text: "hi"))
+    #expect(payload.typeName == "ChatMessage")
+  }
+
   @Test("JSON: bare type name, field names as written, sorted keys, exact bytes")
   func jsonBytes() throws {
     let payload = try registry.serialize(ChatMessage(text: "hi / there ✓"))

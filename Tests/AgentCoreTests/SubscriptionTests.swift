@@ -4,8 +4,8 @@ import Testing
 
 @Suite("Subscriptions")
 struct SubscriptionTests {
-  let assistant = try! AgentType("assistant")
-  let other = try! AgentType("other")
+  let assistant = AgentType("assistant")
+  let other = AgentType("other")
 
   @Test("type subscription matches the exact topic type and maps the source to the key")
   func typeSubscription() throws {

@@ -77,7 +77,7 @@ struct ConversionTests {
       topic: .default(source: "s"), sender: nil, messageId: "m",
       payload: SerializedPayload(typeName: "T", contentType: ContentType.json, data: Data("{}".utf8)))
     #expect(try Io_Cloudevents_V1_CloudEvent(event).attributes["agrecipienttypes"] == nil)
-    event.recipientTypes = [try AgentType("a"), try AgentType("b.c")]
+    event.recipientTypes = [AgentType("a"), AgentType("b.c")]
     let wire = try Io_Cloudevents_V1_CloudEvent(event)
     #expect(wire.stringAttribute("agrecipienttypes") == "a,b.c")
     #expect(try PublishedEvent(wire: wire).recipientTypes == event.recipientTypes)

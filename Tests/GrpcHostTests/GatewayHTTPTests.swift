@@ -191,7 +191,7 @@ struct GatewayHTTPTests {
       let workerConfiguration = GrpcWorkerRuntime.Configuration(host: grpc, shutdownGracePeriod: .seconds(1))
       try await withGrpcWorker(configuration: workerConfiguration, serializers: testSerializers, logger: quietLogger) { worker in
         let started = Recorder<String>()
-        try await worker.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
+        try await worker.register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
         async let call = http(.POST, "http://\(address)/v1/agents/silent/k?type=ChatMessage", body: #"{"text":"x"}"#)
         _ = try await started.waitFor(count: 1)
         host.beginGracefulShutdown()

@@ -47,10 +47,10 @@ func withGateway<R: Sendable>(
     ) { worker in
       let echoLog = Recorder<String>()
       let streamLog = Recorder<String>()
-      try await worker.register(try AgentType("echo"), subscriptions: [.type("chat")]) { id, _ in EchoAgent(id: id, log: echoLog) }
-      try await worker.register(try AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
-      try await worker.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: Recorder()) }
-      try await worker.register(try AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: streamLog) }
+      try await worker.register(AgentType("echo"), subscriptions: [.type("chat")]) { id, _ in EchoAgent(id: id, log: echoLog) }
+      try await worker.register(AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
+      try await worker.register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: Recorder()) }
+      try await worker.register(AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: streamLog) }
       return try await body(
         GatewayFixture(host: host, worker: worker, http: http, grpc: grpc, echoLog: echoLog, streamLog: streamLog))
     }

@@ -15,13 +15,21 @@ struct AuthTests {
     }
   }
 
+  @Test("a configuration from a host:port string; a bad one names itself")
+  func configurationFromString() throws {
+    let configuration = try GrpcWorkerRuntime.Configuration(host: "[::1]:50051")
+    #expect(configuration.host == HostAddress(host: "::1", port: 50051))
+    let error = #expect(throws: AgentRuntimeError.self) { try GrpcWorkerRuntime.Configuration(host: "no-port") }
+    #expect(error?.message.contains("'no-port'") == true)
+  }
+
   @Test("a worker with the host's token works")
   func rightToken() async throws {
     try await withTokenHost { address in
       var configuration = GrpcWorkerRuntime.Configuration(host: address, shutdownGracePeriod: .seconds(1))
       configuration.authToken = "s3cret"
       try await withGrpcWorker(configuration: configuration, serializers: testSerializers, logger: quietLogger) { worker in
-        try await worker.register(try AgentType("counter")) { id, _ in CounterAgent(id: id) }
+        try await worker.register(AgentType("counter")) { id, _ in CounterAgent(id: id) }
         #expect(try await worker.send(Ping(hops: 0), to: try AgentId(type: "counter", key: "k"), returning: Ping.self).hops == 1)
       }
     }
@@ -37,7 +45,7 @@ struct AuthTests {
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try? await worker.run() }
         let error = await #expect(throws: AgentRuntimeError.self) {
-          try await worker.register(try AgentType("counter")) { id, _ in CounterAgent(id: id) }
+          try await worker.register(AgentType("counter")) { id, _ in CounterAgent(id: id) }
         }
         #expect(error?.code == .unauthenticated, "\(String(describing: error))")
         worker.shutdown()

@@ -28,7 +28,7 @@ struct ExampleTests {
   @Test("the RPC example: a typed answer, the unknown-type error, the remote handler error", arguments: RuntimeKind.allCases)
   func oracle(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      try await runtimes[1].register(try AgentType("oracle")) { id, _ in Oracle(id: id) }
+      try await runtimes[1].register(AgentType("oracle")) { id, _ in Oracle(id: id) }
       let oracle = try AgentId(type: "oracle", key: "default")
       let answer = try await runtimes[0].send(Question(text: "six times seven?"), to: oracle, returning: Answer.self)
       #expect(answer == Answer(text: "oracle/default says: the answer to 'six times seven?' is 42", confidence: 0.99))

@@ -45,8 +45,8 @@ struct ReconnectTests {
 
       let sink = Recorder<String>()
       let remote = Recorder<String>()
-      try await publisher.register(try AgentType("sink"), subscriptions: [.type("tick")]) { id, _ in EchoAgent(id: id, log: sink) }
-      try await other.register(try AgentType("remote"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: remote) }
+      try await publisher.register(AgentType("sink"), subscriptions: [.type("tick")]) { id, _ in EchoAgent(id: id, log: sink) }
+      try await other.register(AgentType("remote"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: remote) }
       let firstClientId = try await publisher.clientId()
       #expect(try await publisherEvents.waitFor(count: 1) == [.connected(clientId: firstClientId)])
       _ = try await otherEvents.waitFor(count: 1)
@@ -143,7 +143,7 @@ struct ReconnectTests {
       group.addTask { try await caller.run() }
       group.addTask { try await callee.run() }
       let started = Recorder<String>()
-      try await callee.register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
+      try await callee.register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
       _ = try await caller.clientId()
       let sentAt = ContinuousClock.now
       let silent = try AgentId(type: "silent", key: "k")

@@ -12,7 +12,7 @@ struct SharedRuntimeTests {
   func sendTyped(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      let echo = try AgentType("echo")
+      let echo = AgentType("echo")
       try await runtimes[1].register(echo) { id, _ in EchoAgent(id: id, log: log) }
       let reply = try await runtimes[0].send(ChatMessage(text: "hi"), to: AgentId(type: echo, key: "k1"), returning: ChatReply.self)
       #expect(reply.text == "k1 heard hi from nobody")
@@ -31,7 +31,7 @@ struct SharedRuntimeTests {
   func keyedInstances(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let created = Recorder<String>()
-      try await runtimes[1].register(try AgentType("counter")) { id, _ in
+      try await runtimes[1].register(AgentType("counter")) { id, _ in
         created.record(id.key)
         return CounterAgent(id: id)
       }
@@ -61,7 +61,7 @@ struct SharedRuntimeTests {
   @Test("a handler error reaches the caller with its text", arguments: RuntimeKind.allCases)
   func handlerError(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      try await runtimes[1].register(try AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
+      try await runtimes[1].register(AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
       let error = await #expect(throws: AgentRuntimeError.self) {
         try await runtimes[0].send(ChatMessage(text: "x"), to: try AgentId(type: "thrower", key: "k"), returning: ChatReply.self)
       }
@@ -77,7 +77,7 @@ struct SharedRuntimeTests {
   @Test("a handler that sends to itself does not deadlock", arguments: RuntimeKind.allCases)
   func selfSend(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      try await runtimes[1].register(try AgentType("bouncer")) { id, runtime in
+      try await runtimes[1].register(AgentType("bouncer")) { id, runtime in
         BouncingAgent(id: id, runtime: runtime, limit: 5)
       }
       #expect(try await runtimes[0].send(Ping(hops: 0), to: try AgentId(type: "bouncer", key: "k"), returning: Ping.self).hops == 5)
@@ -100,7 +100,7 @@ struct SharedRuntimeTests {
   func startOrder(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("order"), subscriptions: [.type("seq")]) { id, _ in
+      try await runtimes[1].register(AgentType("order"), subscriptions: [.type("seq")]) { id, _ in
         OrderAgent(id: id, log: log)
       }
       let topic = try TopicId(type: "seq", source: "one")
@@ -115,7 +115,7 @@ struct SharedRuntimeTests {
   func deadline(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let started = Recorder<String>()
-      try await runtimes[1].register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
+      try await runtimes[1].register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
       let error = await #expect(throws: AgentRuntimeError.self) {
         try await runtimes[0].send(
           ChatMessage(text: "x"), to: try AgentId(type: "silent", key: "k"), returning: ChatReply.self,
@@ -130,7 +130,7 @@ struct SharedRuntimeTests {
   func cancellation(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let started = Recorder<String>()
-      try await runtimes[1].register(try AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
+      try await runtimes[1].register(AgentType("silent")) { id, _ in SilentAgent(id: id, started: started) }
       let outcome = Recorder<AgentRuntimeError>()
       await withTaskGroup(of: Void.self) { group in
         group.addTask {
@@ -151,9 +151,9 @@ struct SharedRuntimeTests {
   func publishRouting(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("typed"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: log) }
-      try await runtimes[1].register(try AgentType("prefixed"), subscriptions: [.typePrefix("ne")]) { id, _ in EchoAgent(id: id, log: log) }
-      try await runtimes[0].register(try AgentType("defaulted"), subscriptions: [.defaultTopic]) { id, _ in EchoAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("typed"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("prefixed"), subscriptions: [.typePrefix("ne")]) { id, _ in EchoAgent(id: id, log: log) }
+      try await runtimes[0].register(AgentType("defaulted"), subscriptions: [.defaultTopic]) { id, _ in EchoAgent(id: id, log: log) }
 
       try await runtimes[0].publish(ChatMessage(text: "n1"), to: TopicId(type: "news", source: "s1"))
       try await runtimes[0].publish(ChatMessage(text: "n2"), to: TopicId(type: "nearby", source: "s2"))
@@ -171,7 +171,7 @@ struct SharedRuntimeTests {
   func publisherExcluded(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      let echo = try AgentType("echo")
+      let echo = AgentType("echo")
       try await runtimes[1].register(echo, subscriptions: [.defaultTopic, .typePrefix("def")]) { id, _ in
         EchoAgent(id: id, log: log)
       }
@@ -188,7 +188,7 @@ struct SharedRuntimeTests {
   func protobufPayloads(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("shout"), subscriptions: [.type("proto")]) { id, _ in ShoutingAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("shout"), subscriptions: [.type("proto")]) { id, _ in ShoutingAgent(id: id, log: log) }
       let reply = try await runtimes[0].send(
         Google_Protobuf_StringValue.with { $0.value = "quiet" }, to: try AgentId(type: "shout", key: "k"),
         returning: Google_Protobuf_StringValue.self)
@@ -202,7 +202,7 @@ struct SharedRuntimeTests {
   func addRemoveSubscriptions(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      let echo = try AgentType("echo")
+      let echo = AgentType("echo")
       try await runtimes[1].register(echo) { id, _ in EchoAgent(id: id, log: log) }
       try await runtimes[1].addSubscription(try Subscription(id: "sub-1", filter: .type("alerts"), agentType: echo))
       let duplicate = await #expect(throws: AgentRuntimeError.self) {
@@ -223,7 +223,7 @@ struct SharedRuntimeTests {
   @Test("registering a type twice on one runtime is an error and keeps the first", arguments: RuntimeKind.allCases)
   func duplicateRegistration(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      let echo = try AgentType("echo")
+      let echo = AgentType("echo")
       try await runtimes[1].register(echo) { id, _ in EchoAgent(id: id, log: Recorder()) }
       let error = await #expect(throws: AgentRuntimeError.self) {
         try await runtimes[1].register(echo) { id, _ in ThrowingAgent(id: id) }
@@ -237,7 +237,7 @@ struct SharedRuntimeTests {
   func stateAndMetadata(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let runtime = runtimes[1]
-      try await runtime.register(try AgentType("counter")) { id, _ in CounterAgent(id: id) }
+      try await runtime.register(AgentType("counter")) { id, _ in CounterAgent(id: id) }
       let a = try AgentId(type: "counter", key: "a")
       let b = try AgentId(type: "counter", key: "b")
       #expect(try await runtime.agentMetadata(a) == AgentMetadata(type: "counter", key: "a", description: "counts pings"))

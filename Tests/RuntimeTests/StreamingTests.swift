@@ -9,7 +9,7 @@ struct StreamingTests {
   func chunksThenResult(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
       var chunks: [String] = []
       var result: ChatReply?
       for try await element in runtimes[0].stream(
@@ -34,7 +34,7 @@ struct StreamingTests {
   func plainSendToStreamer(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
       let reply = try await runtimes[0].send(
         ChatMessage(text: "3"), to: try AgentId(type: "streamer", key: "k"), returning: ChatReply.self, timeout: .seconds(10))
       #expect(reply == ChatReply(text: "done"))
@@ -45,7 +45,7 @@ struct StreamingTests {
   @Test("a handler that never streams serves a streamed call with its result alone", arguments: RuntimeKind.allCases)
   func nonStreamingHandler(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      try await runtimes[1].register(try AgentType("echo")) { id, _ in EchoAgent(id: id, log: Recorder()) }
+      try await runtimes[1].register(AgentType("echo")) { id, _ in EchoAgent(id: id, log: Recorder()) }
       var elements: [String] = []
       for try await element in runtimes[0].stream(
         ChatMessage(text: "hi"), to: try AgentId(type: "echo", key: "e"), returning: ChatReply.self, timeout: .seconds(10))
@@ -61,7 +61,7 @@ struct StreamingTests {
   func consumerGoesAway(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
       let log = Recorder<String>()
-      try await runtimes[1].register(try AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
+      try await runtimes[1].register(AgentType("streamer")) { id, _ in StreamingAgent(id: id, log: log) }
       // The stream is not kept: leaving the loop releases it, which ends the call.
       for try await element in runtimes[0].stream(
         ChatMessage(text: "hang"), to: try AgentId(type: "streamer", key: "k"), returning: ChatReply.self, timeout: .seconds(30))
@@ -77,7 +77,7 @@ struct StreamingTests {
   @Test("an error from a streaming handler ends the stream with that error", arguments: RuntimeKind.allCases)
   func streamedError(kind: RuntimeKind) async throws {
     try await withRuntimes(kind) { runtimes in
-      try await runtimes[1].register(try AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
+      try await runtimes[1].register(AgentType("thrower")) { id, _ in ThrowingAgent(id: id) }
       let error = await #expect(throws: AgentRuntimeError.self) {
         for try await _ in runtimes[0].stream(
           ChatMessage(text: "x"), to: try AgentId(type: "thrower", key: "t"), returning: ChatReply.self, timeout: .seconds(10))

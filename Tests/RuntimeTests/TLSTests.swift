@@ -82,7 +82,7 @@ struct TLSTests {
   /// Runs a worker that must talk to the host: an RPC to its own agent goes through the host.
   func roundTrip(_ configuration: GrpcWorkerRuntime.Configuration) async throws {
     try await withGrpcWorker(configuration: configuration, serializers: testSerializers, logger: quietLogger) { worker in
-      try await worker.register(try AgentType("counter")) { id, _ in CounterAgent(id: id) }
+      try await worker.register(AgentType("counter")) { id, _ in CounterAgent(id: id) }
       #expect(try await worker.send(Ping(hops: 0), to: try AgentId(type: "counter", key: "k"), returning: Ping.self).hops == 1)
     }
   }

@@ -34,9 +34,9 @@ struct WorkerLimitsTests {
       let large = roomyConfiguration
       try await withGrpcWorker(configuration: small, serializers: testSerializers, logger: quietLogger) { limited in
         try await withGrpcWorker(configuration: large, serializers: testSerializers, logger: quietLogger) { roomy in
-          try await limited.register(try AgentType("sized")) { id, _ in SizedReplyAgent(id: id) }
+          try await limited.register(AgentType("sized")) { id, _ in SizedReplyAgent(id: id) }
           let log = Recorder<String>()
-          try await roomy.register(try AgentType("echo"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: log) }
+          try await roomy.register(AgentType("echo"), subscriptions: [.type("news")]) { id, _ in EchoAgent(id: id, log: log) }
           let sized = try AgentId(type: "sized", key: "k")
           let big = ChatMessage(text: String(repeating: "x", count: 2048))
 

@@ -3,7 +3,7 @@
 /// Agent types follow AutoGen's rule `^[\w\-\.]+$`: letters, digits, `_`, `-` and `.`.
 ///
 /// ```swift
-/// let type = try AgentType("assistant")
+/// let type = AgentType("assistant")
 /// ```
 public struct AgentType: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
   /// The type's name.

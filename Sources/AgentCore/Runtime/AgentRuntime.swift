@@ -36,7 +36,7 @@ public struct PublishOptions: Sendable {
 /// processes through a host. Agent code written against this protocol runs unchanged on either.
 ///
 /// ```swift
-/// try await runtime.register(try AgentType("assistant"), subscriptions: [.defaultTopic]) { id, runtime in
+/// try await runtime.register(AgentType("assistant"), subscriptions: [.defaultTopic]) { id, runtime in
 ///   Assistant(id: id, runtime: runtime)
 /// }
 /// let reply = try await runtime.send(ChatMessage(text: "hi"), to: assistantId, returning: ChatReply.self)

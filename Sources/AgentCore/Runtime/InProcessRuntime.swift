@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// ```swift
 /// try await withInProcessRuntime { runtime in
-///   try await runtime.register(try AgentType("echo")) { id, _ in Echo(id: id) }
+///   try await runtime.register(AgentType("echo")) { id, _ in Echo(id: id) }
 ///   let reply = try await runtime.send(Ping(), to: try AgentId(type: "echo", key: "1"), returning: Pong.self)
 /// }
 /// ```

@@ -24,6 +24,16 @@ public struct SerializationRegistry: Sendable {
 
   public init() {}
 
+  /// A registry with `types` registered as JSON, each named by its bare Swift type name; usable as
+  /// a `let`:
+  ///
+  /// ```swift
+  /// let serializers = SerializationRegistry(json: TranslateRequest.self, TranslateReply.self)
+  /// ```
+  public init(json types: any (Codable & Sendable).Type...) {
+    for type in types { registerJSON(type) }
+  }
+
   /// Registers a serializer. A later registration for the same type name and content type
   /// replaces the earlier one.
   public mutating func register(_ serializer: some MessageSerializer) {

@@ -34,7 +34,7 @@ public enum TopicFilter: Hashable, Sendable, CustomStringConvertible {
 ///
 /// ```swift
 /// // Every "chat" topic goes to the "assistant" instance keyed by the topic source.
-/// let subscription = Subscription(filter: .type("chat"), agentType: try AgentType("assistant"))
+/// let subscription = Subscription(filter: .type("chat"), agentType: AgentType("assistant"))
 /// ```
 public struct Subscription: Hashable, Sendable, CustomStringConvertible {
   /// A unique id (a UUID unless given), used to remove the subscription.

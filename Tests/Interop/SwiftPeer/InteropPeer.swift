@@ -180,10 +180,10 @@ struct InteropPeer: AsyncParsableCommand {
           if connections > 1 { FileHandle.standardOutput.write(Data("reconnected\n".utf8)) }
         }
       }
-      try await worker.register(try AgentType("swift_echo"), subscriptions: [.type("interop.json"), .type("interop.proto")]) {
+      try await worker.register(AgentType("swift_echo"), subscriptions: [.type("interop.json"), .type("interop.proto")]) {
         id, runtime in SwiftEcho(id: id, runtime: runtime)
       }
-      try await worker.register(try AgentType("swift_driver")) { id, runtime in SwiftDriver(id: id, runtime: runtime) }
+      try await worker.register(AgentType("swift_driver")) { id, runtime in SwiftDriver(id: id, runtime: runtime) }
       FileHandle.standardOutput.write(Data("ready\n".utf8))
       group.addTask {
         for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {

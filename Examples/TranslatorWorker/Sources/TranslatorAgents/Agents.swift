@@ -33,6 +33,6 @@ public actor Auditor: RoutedAgent {
 /// Registers both agent types on `runtime` (in process or a worker): the auditor hears
 /// `audit.events`.
 public func registerTranslatorAgents(on runtime: any AgentRuntime) async throws {
-  try await runtime.register(try AgentType("translator")) { id, _ in Translator(id: id) }
-  try await runtime.register(try AgentType("auditor"), subscriptions: [.type("audit.events")]) { id, _ in Auditor(id: id) }
+  try await runtime.register("translator") { id, _ in Translator(id: id) }
+  try await runtime.register("auditor", subscriptions: [.type("audit.events")]) { id, _ in Auditor(id: id) }
 }

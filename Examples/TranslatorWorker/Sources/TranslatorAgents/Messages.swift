@@ -30,12 +30,5 @@ public struct AuditTotal: Codable, Sendable, Equatable {
 }
 
 /// Every message type that crosses the wire, by the name Python uses for it.
-public let translatorSerializers: SerializationRegistry = {
-  var registry = SerializationRegistry()
-  registry.registerJSON(TranslateRequest.self)
-  registry.registerJSON(TranslateReply.self)
-  registry.registerJSON(AuditEvent.self)
-  registry.registerJSON(AuditCount.self)
-  registry.registerJSON(AuditTotal.self)
-  return registry
-}()
+public let translatorSerializers = SerializationRegistry(
+  json: TranslateRequest.self, TranslateReply.self, AuditEvent.self, AuditCount.self, AuditTotal.self)

@@ -4,9 +4,7 @@ import GrpcWorker
 import TranslatorAgents
 
 let address = CommandLine.arguments.dropFirst().first ?? "localhost:50051"
-try await withGrpcWorkerUntilSignal(
-  configuration: .init(host: try HostAddress(parsing: address)), serializers: translatorSerializers
-) { worker in
+try await withGrpcWorkerUntilSignal(configuration: try .init(host: address), serializers: translatorSerializers) { worker in
   try await registerTranslatorAgents(on: worker)
   print("translator-worker serving on \(address)")
 }

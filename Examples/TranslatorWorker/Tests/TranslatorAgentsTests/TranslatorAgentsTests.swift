@@ -8,7 +8,7 @@ struct TranslatorAgentsTests {
   func translate() async throws {
     try await withInProcessRuntime { runtime in
       try await registerTranslatorAgents(on: runtime)
-      let translator = try AgentId(type: "translator", key: "default")
+      let translator: AgentId = "translator/default"
       let reply = try await runtime.send(
         TranslateRequest(text: "Hello world", to: "fr"), to: translator, returning: TranslateReply.self)
       #expect(reply == TranslateReply(text: "bonjour monde"))
@@ -24,10 +24,10 @@ struct TranslatorAgentsTests {
     try await withInProcessRuntime { runtime in
       try await registerTranslatorAgents(on: runtime)
       for what in ["login", "logout", "login"] {
-        try await runtime.publish(AuditEvent(what: what), to: try TopicId(type: "audit.events", source: "site-1"))
+        try await runtime.publish(AuditEvent(what: what), to: "audit.events/site-1")
       }
-      try await runtime.publish(AuditEvent(what: "other"), to: try TopicId(type: "audit.events", source: "site-2"))
-      let auditor = try AgentId(type: "auditor", key: "site-1")
+      try await runtime.publish(AuditEvent(what: "other"), to: "audit.events/site-2")
+      let auditor: AgentId = "auditor/site-1"
       // Messages to one agent start in arrival order, so the count follows the three publishes.
       let total = try await runtime.send(AuditCount(), to: auditor, returning: AuditTotal.self)
       #expect(total == AuditTotal(count: 3))
