@@ -121,22 +121,41 @@ package struct RawRpcResponse: Sendable {
   package var requestId: String
   /// Every field but `request_id`, as received.
   package var rest: [UInt8]
+  /// Whether the response carries neither a payload nor an error text.
+  ///
+  /// AutoGen's Python worker sends one when a handler is cancelled (its worker stopping mid-call)
+  /// or raises an exception whose text is empty; its caller would take it for an empty success.
+  /// Our workers answer a handler that returns nothing with an explicitly present, empty payload.
+  /// Read while the frame is parsed, so routing a response costs no second pass.
+  package let isNeitherResultNorError: Bool
 
   package init(requestId: String, rest: [UInt8]) {
     self.requestId = requestId
     self.rest = rest
+    var answered = false
+    _ = try? splitRequestId(rest) { field, value in answered = answered || Self.answers(field, value) }
+    isNeitherResultNorError = !answered
   }
 
   package init(bytes: some Collection<UInt8>) throws {
-    (requestId, rest) = try splitRequestId(bytes)
+    var answered = false
+    (requestId, rest) = try splitRequestId(bytes) { field, value in answered = answered || Self.answers(field, value) }
+    isNeitherResultNorError = !answered
   }
 
   package init(_ response: Agents_RpcResponse) {
     requestId = response.requestID
+    isNeitherResultNorError = !response.hasPayload && response.error.isEmpty
     var rest = response
     rest.requestID = ""
     // A proto3 message with no required fields and no `Any` has no serialization failure.
     self.rest = (try? rest.serializedBytes()) ?? []
+  }
+
+  /// Whether a length-delimited field is an answer: a `payload` (field 2, even empty) or a
+  /// non-empty `error` (field 3).
+  private static func answers(_ field: UInt64, _ value: UnsafeRawBufferPointer.SubSequence) -> Bool {
+    field == 2 || (field == 3 && !value.isEmpty)
   }
 
   package func decoded() throws -> Agents_RpcResponse {
@@ -144,29 +163,6 @@ package struct RawRpcResponse: Sendable {
   }
 
   package func serialized() -> [UInt8] { serializeWithRequestId(requestId, rest: rest) }
-
-  /// Whether the response carries neither a payload nor an error text.
-  ///
-  /// AutoGen's Python worker sends one when a handler is cancelled (its worker stopping mid-call)
-  /// or raises an exception whose text is empty; its caller would take it for an empty success.
-  /// Our workers answer a handler that returns nothing with an explicitly present, empty payload.
-  package var isNeitherResultNorError: Bool {
-    var hasPayload = false
-    var hasError = false
-    rest.withUnsafeBytes { buffer in
-      var reader = ProtoReader(buffer)
-      while !reader.isAtEnd {
-        guard let (field, wireType) = try? reader.readTag() else { return }
-        if wireType == 2, field == 2 || field == 3 {
-          guard let value = try? reader.readLengthDelimited() else { return }
-          if field == 2 { hasPayload = true } else { hasError = hasError || !value.isEmpty }
-        } else if (try? reader.skip(wireType: wireType)) == nil {
-          return
-        }
-      }
-    }
-    return !hasPayload && !hasError
-  }
 }
 
 /// A serialized `io.cloudevents.v1.CloudEvent` with its id, source and type read out.

@@ -90,6 +90,23 @@ struct ChannelFrameTests {
     #expect(RawRpcRequest(Agents_RpcRequest.with { $0.requestID = "no-target" }).target == nil)
   }
 
+  @Test("a response with neither a payload nor an error text is told apart from an empty result, however it is read")
+  func neitherResultNorError() throws {
+    let cases: [(Agents_RpcResponse, Bool)] = [
+      (.with { $0.requestID = "1" }, true),  // AutoGen's answer for a cancelled handler
+      (.with { $0.requestID = "2"; $0.metadata = ["k": "v"] }, true),
+      (.with { $0.requestID = "3"; $0.payload = Agents_Payload() }, false),  // "returned nothing"
+      (.with { $0.requestID = "4"; $0.error = "boom" }, false),
+    ]
+    for (response, expected) in cases {
+      let bytes: [UInt8] = try response.serializedBytes()
+      let fromBytes = try RawRpcResponse(bytes: bytes)
+      #expect(fromBytes.isNeitherResultNorError == expected, "\(response)")
+      #expect(RawRpcResponse(response).isNeitherResultNorError == expected, "\(response)")
+      #expect(RawRpcResponse(requestId: "x", rest: fromBytes.rest).isNeitherResultNorError == expected, "\(response)")
+    }
+  }
+
   @Test("an RPC response's id can be rewritten without touching its other fields")
   func rewriteResponseId() throws {
     let response = Agents_RpcResponse.with {
