@@ -27,10 +27,7 @@ struct Throughput: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Publish throughput, RPC latency and memory of a host (light raw gRPC clients).")
 
-  @Option(help: "Measure this host (HOST:PORT) instead of starting runtime-host.")
-  var host: String?
-  @Option(help: "The pid of the host given with --host, for its memory figures.")
-  var hostPid: Int32?
+  @OptionGroup var target: BenchHostOptions
   @Option(help: "A label for the host in the output.")
   var label: String?
   @Option(help: "Messages in the publish throughput run.")
@@ -73,8 +70,8 @@ struct Throughput: AsyncParsableCommand {
     let rpc16 = quick ? 50 : rpcCallsPerCaller16
     let idleWorkers = quick ? 100 : self.idleWorkers
 
-    let label = self.label ?? host ?? "runtime-host"
-    try await withBenchHost(host, hostPid: hostPid) { address, pid in
+    let label = self.label ?? target.host ?? "runtime-host"
+    try await withBenchHost(target) { address, pid in
       let idle = pid.flatMap(residentBytes(pid:))
       log("\(label) at \(address): publish \(messages) messages")
       let (publish, publishCPU) = try await measuringHostCPU(pid: pid, count: messages) {
@@ -162,12 +159,20 @@ func machineDescription() -> String {
   return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB"
 }
 
-/// Runs `body` against the host at `host` (HOST:PORT; `hostPid` gives the CPU and memory figures),
-/// or, when `host` is nil, against a runtime-host started for it and stopped afterwards.
+/// Which host a benchmark measures: one given on the command line, or a runtime-host it starts.
+struct BenchHostOptions: ParsableArguments {
+  @Option(help: "Measure this host (HOST:PORT) instead of starting runtime-host.")
+  var host: String?
+  @Option(help: "The pid of the host given with --host, for its CPU and memory figures.")
+  var hostPid: Int32?
+}
+
+/// Runs `body` against the host the options name (its pid gives the CPU and memory figures), or,
+/// without `--host`, against a runtime-host started for it and stopped afterwards.
 func withBenchHost<R>(
-  _ host: String?, hostPid: Int32?, _ body: (HostAddress, Int32?) async throws -> R
+  _ options: BenchHostOptions, _ body: (HostAddress, Int32?) async throws -> R
 ) async throws -> R {
-  if let host { return try await body(try HostAddress(parsing: host), hostPid) }
+  if let host = options.host { return try await body(try HostAddress(parsing: host), options.hostPid) }
   let process = try await HostProcess.start()
   let result: R
   do {

@@ -15,10 +15,7 @@ struct ScaleBench: AsyncParsableCommand {
     commandName: "scale",
     abstract: "Publish and RPC cost of a host with 0, 1,000 and 10,000 connected workers.")
 
-  @Option(help: "Measure this host (HOST:PORT) instead of starting runtime-host.")
-  var host: String?
-  @Option(help: "The pid of the host given with --host, for its CPU and memory figures.")
-  var hostPid: Int32?
+  @OptionGroup var target: BenchHostOptions
   @Option(help: "Connected-worker counts to measure at, comma-separated.")
   var workers: String = "0,1000,10000"
   @Option(help: "Idle workers' channels per gRPC connection.")
@@ -48,7 +45,7 @@ struct ScaleBench: AsyncParsableCommand {
     let connectTimeout = self.connectTimeout
 
     var rows: [(String, String)] = [("machine", machineDescription())]
-    try await withBenchHost(host, hostPid: hostPid) { address, pid in
+    try await withBenchHost(target) { address, pid in
       for count in counts {
         log("\(count) connected workers (\(perConnection) per connection), each with a type and a prefix subscription")
         let row = try await withTimeout(.seconds(connectTimeout + 600), "\(count) workers") {
