@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "AgentWire", targets: ["AgentWire"]),
     .library(name: "GrpcHost", targets: ["GrpcHost"]),
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
+    .library(name: "AgentRuntimeTesting", targets: ["AgentRuntimeTesting"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
     .executable(name: "example-worker", targets: ["ExampleWorker"]),
     .executable(name: "runtime-bench", targets: ["RuntimeBench"]),
@@ -97,6 +98,18 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // For users' tests: a host and workers in one process over gRPC's in-process transport, a
+    // recorder agent, a serializing in-process runtime.
+    .target(
+      name: "AgentRuntimeTesting",
+      dependencies: [
+        "AgentCore", "GrpcHost", "GrpcWorker",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -195,7 +208,7 @@ let package = Package(
     .testTarget(
       name: "RuntimeTests",
       dependencies: [
-        "AgentCore", "AgentWire", "AgentTestSupport", "ExampleAgents", "GrpcHost", "GrpcWorker",
+        "AgentCore", "AgentWire", "AgentTestSupport", "ExampleAgents", "GrpcHost", "GrpcWorker", "AgentRuntimeTesting",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
@@ -204,7 +217,7 @@ let package = Package(
     .testTarget(
       name: "GrpcHostTests",
       dependencies: [
-        "GrpcHost", "AgentWire", "AgentCore", "GrpcWorker", "AgentTestSupport",
+        "GrpcHost", "AgentWire", "AgentCore", "GrpcWorker", "AgentTestSupport", "AgentRuntimeTesting",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),

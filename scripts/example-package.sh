@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The standalone example package (Examples/TranslatorWorker, its own Package.swift depending on this
 # one by path): builds it, runs its tests, then runs its worker against runtime-host and calls its
-# agents with agentctl. Loopback only; stops only what it starts.
+# agents with agentctl and from an AutoGen Python program (python/autogen_client.py, in .venv from
+# scripts/python-env.sh). Loopback only; stops only what it starts.
 #
 #   scripts/example-package.sh
 set -euo pipefail
@@ -14,9 +15,9 @@ echo "== build and test Examples/TranslatorWorker"
 example_bin=$(cd Examples/TranslatorWorker && swift build --show-bin-path)
 
 source scripts/lib/processes.sh
-echo "== run translator-worker against runtime-host"
+echo "== run translator-worker against runtime-host (host from RUNTIME_HOST_ADDRESS)"
 start_host
-"$example_bin/translator-worker" "$address" >"$work/worker.out" 2>"$work/worker.err" &
+RUNTIME_HOST_ADDRESS=$address "$example_bin/translator-worker" >"$work/worker.out" 2>"$work/worker.err" &
 worker_pid=$!
 pids+=("$worker_pid")
 # Registered with the host once its log says so (stdout is block-buffered into a file).
@@ -36,6 +37,20 @@ fi
 echo "refused: $(cat "$work/refused.err")"
 grep -q "no dictionary for 'xx'" "$work/refused.err"
 
+echo "== an AutoGen Python program calls the translator and publishes to the auditor"
+scripts/python-env.sh >&2
+timeout 120 .venv/bin/python Examples/TranslatorWorker/python/autogen_client.py "$address"
+
 echo "== SIGTERM: the worker shuts down gracefully and exits 0"
 stop "$worker_pid"
-echo "OK: the standalone package builds, passes its tests, and serves through runtime-host"
+
+echo "== the same worker in AutoGen Python (python/translator_worker.py) answers agentctl alike"
+.venv/bin/python Examples/TranslatorWorker/python/translator_worker.py "$address" >"$work/pyworker.out" 2>&1 &
+pyworker_pid=$!
+pids+=("$pyworker_pid")
+wait_for_line "$work/pyworker.out" "serving on" 1 || { cat "$work/pyworker.out" >&2; exit 1; }
+answer=$("$bin/agentctl" call translator/default '{"text":"Hello world","to":"fr"}' --type TranslateRequest --server "$address")
+echo "python translator: $answer"
+[[ $answer == '{"text": "bonjour monde"}' ]]
+stop "$pyworker_pid"
+echo "OK: the standalone package builds, passes its tests, and serves through runtime-host (agentctl and AutoGen Python)"

@@ -20,9 +20,14 @@ let package = Package(
       name: "translator-worker",
       dependencies: ["TranslatorAgents", .product(name: "GrpcWorker", package: "swift-agent-runtime")]
     ),
+    // Unit tests on the serializing in-process runtime, and a host with the worker in one process.
     .testTarget(
       name: "TranslatorAgentsTests",
-      dependencies: ["TranslatorAgents", .product(name: "AgentCore", package: "swift-agent-runtime")]
+      dependencies: [
+        "TranslatorAgents",
+        .product(name: "AgentCore", package: "swift-agent-runtime"),
+        .product(name: "AgentRuntimeTesting", package: "swift-agent-runtime"),
+      ]
     ),
   ],
   swiftLanguageModes: [.v6]

@@ -1,6 +1,6 @@
 import AgentCore
 import AgentWire
-import GRPCCore
+public import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird
 import HummingbirdCore
@@ -156,8 +156,8 @@ public final class AgentHost: Service, Sendable {
   /// once, and a shutdown requested before it makes it return at once instead of serving.
   private enum Lifecycle {
     case notStarted
-    /// `run()` has started; the server is there once it is made.
-    case running(GRPCServer<HTTP2ServerTransport.Posix>?)
+    /// `run()` has started; the server's shutdown is there once the server is made.
+    case running((@Sendable () -> Void)?)
     case stopping
     case stopped
 
@@ -216,16 +216,7 @@ public final class AgentHost: Service, Sendable {
   /// - Throws: when the host cannot bind, when `run()` was already called, or when
   ///   ``beginGracefulShutdown()`` came first (a host runs once; make a new one to serve again).
   public func run() async throws {
-    try lifecycle.withLock { state throws(AgentRuntimeError) in
-      switch state {
-      case .notStarted:
-        state = .running(nil)
-      case .running, .stopping:
-        throw AgentRuntimeError(code: .unavailable, message: "the host is already running: run() may be called once")
-      case .stopped:
-        throw AgentRuntimeError(code: .unavailable, message: "the host has been shut down: create a new AgentHost to serve again")
-      }
-    }
+    try start()
     defer { lifecycle.withLock { $0 = .stopped } }
     let eventLoopGroup = configuration.eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) } ?? .singleton
     defer {
@@ -241,6 +232,48 @@ public final class AgentHost: Service, Sendable {
       },
       eventLoopGroup: eventLoopGroup
     )
+    try await serve(over: transport, eventLoopGroup: eventLoopGroup) {
+      let address = try await transport.listeningAddress
+      self.logger.info("listening", metadata: ["address": "\(address)"])
+      return try HostAddress(address)
+    }
+  }
+
+  /// Serves the host's gRPC services over `transport` instead of TCP at
+  /// ``Configuration/address`` (the HTTP listener, if configured, still binds its address), until
+  /// graceful shutdown. The `AgentRuntimeTesting` product runs hosts this way, over gRPC's
+  /// in-process transport.
+  ///
+  /// ``listeningAddress()`` has no address to give for such a host and throws.
+  ///
+  /// - Throws: what ``run()`` throws.
+  public func run(over transport: some ServerTransport) async throws {
+    try start()
+    defer { lifecycle.withLock { $0 = .stopped } }
+    try await serve(over: transport, eventLoopGroup: .singleton) {
+      throw AgentRuntimeError(code: .unavailable, message: "the host serves over \(type(of: transport)), which has no address")
+    }
+  }
+
+  /// Moves the lifecycle to running, or refuses.
+  private func start() throws(AgentRuntimeError) {
+    try lifecycle.withLock { state throws(AgentRuntimeError) in
+      switch state {
+      case .notStarted:
+        state = .running(nil)
+      case .running, .stopping:
+        throw AgentRuntimeError(code: .unavailable, message: "the host is already running: run() may be called once")
+      case .stopped:
+        throw AgentRuntimeError(code: .unavailable, message: "the host has been shut down: create a new AgentHost to serve again")
+      }
+    }
+  }
+
+  private func serve<Transport: ServerTransport>(
+    over transport: Transport,
+    eventLoopGroup: MultiThreadedEventLoopGroup,
+    address: @escaping @Sendable () async throws -> HostAddress
+  ) async throws {
     let server = GRPCServer(
       transport: transport,
       services: [
@@ -253,7 +286,7 @@ public final class AgentHost: Service, Sendable {
     )
     let started = lifecycle.withLock { state in
       guard case .running = state else { return false }
-      state = .running(server)
+      state = .running({ server.beginGracefulShutdown() })
       return true
     }
     guard started else {
@@ -291,9 +324,7 @@ public final class AgentHost: Service, Sendable {
           }
           group.addTask {
             do {
-              let address = try await transport.listeningAddress
-              self.listening.resolve(.success(try HostAddress(address)))
-              self.logger.info("listening", metadata: ["address": "\(address)"])
+              self.listening.resolve(.success(try await address()))
             } catch {
               self.listening.resolve(.failure(error))
             }
@@ -356,7 +387,7 @@ public final class AgentHost: Service, Sendable {
       case none
       /// Never ran: it never will.
       case stopUnstarted
-      case stop(GRPCServer<HTTP2ServerTransport.Posix>?)
+      case stop((@Sendable () -> Void)?)
     }
     let action = lifecycle.withLock { state -> Action in
       switch state {
@@ -381,8 +412,8 @@ public final class AgentHost: Service, Sendable {
       let stopped = AgentRuntimeError(code: .unavailable, message: "the host was shut down before it ran")
       listening.resolve(.failure(stopped))
       httpListening.resolve(.failure(stopped))
-    case .stop(let server):
-      server?.beginGracefulShutdown()
+    case .stop(let stopServer):
+      stopServer?()
     }
     stopRequested.resolve(.success(()))
   }

@@ -1,6 +1,8 @@
 import AgentCore
 import AgentWire
 import Foundation
+public import GRPCCore
+import Logging
 
 extension GrpcWorkerRuntime {
   /// Worker settings.
@@ -40,6 +42,14 @@ extension GrpcWorkerRuntime {
     /// connection by default (and close it), so keep it at 5 minutes unless the host allows
     /// more. `nil` turns pings off. Default 5 minutes.
     public var keepaliveInterval: Duration? = .seconds(300)
+    /// How the worker reaches ``host``: HTTP/2 over TCP (the default), or another gRPC client
+    /// transport, such as the in-process one the `AgentRuntimeTesting` product uses.
+    public var transport: Transport = .http2
+    /// The level of the worker's own log lines (connecting, registered, reconnecting) when
+    /// ``GrpcWorkerRuntime`` makes its logger: `withGrpcWorkerUntilSignal` does, with this
+    /// level, unless given a `Logger`. Default `info`; `RUNTIME_WORKER_LOG_LEVEL` sets it for
+    /// ``init(host:)`` and ``fromEnvironment(defaultHost:_:)``.
+    public var logLevel: LogLevel = .info
 
     /// Creates a configuration.
     public init(
@@ -60,8 +70,83 @@ extension GrpcWorkerRuntime {
     /// - Throws: `AgentRuntimeError` (invalid argument) naming `address` when it is not `host:port`.
     public init(host address: String) throws(AgentRuntimeError) {
       self.init(host: try HostAddress(parsing: address))
-      authToken = ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"]
+      try applyEnvironment(ProcessInfo.processInfo.environment)
     }
+
+    /// A configuration from the `RUNTIME_HOST_*` variables `runtime-host` itself reads, so that a
+    /// worker and its host can share one environment:
+    ///
+    /// - `RUNTIME_HOST_ADDRESS`: the host, `host:port` (else `defaultHost`);
+    /// - `RUNTIME_HOST_AUTH_TOKEN`: the bearer token;
+    /// - `RUNTIME_HOST_TLS_CA`: CA certificates (PEM) to verify the host by; setting it turns TLS on
+    ///   (`RUNTIME_HOST_TLS=1` turns it on with the system's trust store);
+    /// - `RUNTIME_WORKER_TLS_CERT`, `RUNTIME_WORKER_TLS_KEY`: this worker's certificate and key,
+    ///   for a host that requires mutual TLS;
+    /// - `RUNTIME_WORKER_LOG_LEVEL`: ``logLevel``.
+    ///
+    /// - Throws: `AgentRuntimeError` (invalid argument) naming the variable that is malformed.
+    public static func fromEnvironment(
+      defaultHost: String = "localhost:50051",
+      _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(AgentRuntimeError) -> Configuration {
+      let address = environment["RUNTIME_HOST_ADDRESS"] ?? defaultHost
+      var configuration: Configuration
+      do {
+        configuration = Configuration(host: try HostAddress(parsing: address))
+      } catch {
+        throw AgentRuntimeError(code: .invalidArgument, message: "RUNTIME_HOST_ADDRESS: \(error.message)")
+      }
+      try configuration.applyEnvironment(environment)
+      return configuration
+    }
+
+    /// The worker's logger when none is given: label `agents.worker`, at ``logLevel``.
+    func makeLogger() -> Logger {
+      var logger = Logger(label: "agents.worker")
+      logger.logLevel = Logger.Level(rawValue: logLevel.rawValue) ?? .info
+      return logger
+    }
+
+    private mutating func applyEnvironment(_ environment: [String: String]) throws(AgentRuntimeError) {
+      if let token = environment["RUNTIME_HOST_AUTH_TOKEN"], !token.isEmpty { authToken = token }
+      let ca = environment["RUNTIME_HOST_TLS_CA"]
+      let cert = environment["RUNTIME_WORKER_TLS_CERT"]
+      let key = environment["RUNTIME_WORKER_TLS_KEY"]
+      if (cert == nil) != (key == nil) {
+        throw AgentRuntimeError(
+          code: .invalidArgument, message: "RUNTIME_WORKER_TLS_CERT and RUNTIME_WORKER_TLS_KEY go together: set both or neither")
+      }
+      if ca != nil || cert != nil || ["1", "true", "yes"].contains(environment["RUNTIME_HOST_TLS"]?.lowercased() ?? "") {
+        tls = TLS(trustRootsPath: ca, certificateChainPath: cert, privateKeyPath: key)
+      }
+      if let level = environment["RUNTIME_WORKER_LOG_LEVEL"] {
+        guard let parsed = LogLevel(rawValue: level.lowercased()) else {
+          throw AgentRuntimeError(
+            code: .invalidArgument,
+            message: "RUNTIME_WORKER_LOG_LEVEL: '\(level)' is not one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        logLevel = parsed
+      }
+    }
+  }
+
+  /// How a worker reaches its host. One transport carries one connection; the worker asks for a
+  /// new one each time it reconnects.
+  public struct Transport: Sendable {
+    let make: (@Sendable () throws -> any ClientTransport)?
+
+    /// HTTP/2 over TCP (with ``Configuration/tls`` if set) to ``Configuration/host``.
+    public static var http2: Transport { Transport(make: nil) }
+
+    /// Any gRPC client transport: `make` is called once per connection attempt.
+    public static func custom(_ make: @escaping @Sendable () throws -> any ClientTransport) -> Transport {
+      Transport(make: make)
+    }
+  }
+
+  /// The level of a worker's own log lines; see ``Configuration/logLevel``.
+  public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
   }
 
   /// How a worker reconnects: exponential backoff with jitter, bounded by ``maxBackoff``.

@@ -56,7 +56,8 @@ extension GrpcWorkerRuntime {
     }
   }
 
-  private func makeTransport() throws -> HTTP2ClientTransport.Posix {
+  private func makeTransport() throws -> any ClientTransport {
+    if let make = configuration.transport.make { return try make() }
     let security: HTTP2ClientTransport.Posix.TransportSecurity
     if let tls = configuration.tls {
       security = .tls(
@@ -90,13 +91,17 @@ extension GrpcWorkerRuntime {
 
   /// One connection: open the channel, register again, flush the buffer, serve until it ends.
   private func connectOnce() async -> ConnectionEnd {
-    let transport: HTTP2ClientTransport.Posix
+    let transport: any ClientTransport
     do {
       transport = try makeTransport()
     } catch {
       return .refused(
         AgentRuntimeError(code: .invalidArgument, message: "cannot set up the connection to \(configuration.host): \(error)", cause: error))
     }
+    return await connectOnce(over: transport)
+  }
+
+  private func connectOnce<Transport: ClientTransport>(over transport: Transport) async -> ConnectionEnd {
     let client = GRPCClient(transport: transport)
     let connection = Connection(
       clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken)

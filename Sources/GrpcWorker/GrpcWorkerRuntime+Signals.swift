@@ -7,19 +7,18 @@ import UnixSignals
 /// finish first).
 ///
 /// ```swift
-/// try await withGrpcWorkerUntilSignal(
-///   configuration: .init(host: try HostAddress(parsing: "localhost:50051")), serializers: serializers
-/// ) { worker in
-///   try await worker.register(AgentType("translator")) { id, _ in Translator(id: id) }
+/// try await withGrpcWorkerUntilSignal(configuration: try .init(host: "localhost:50051")) { worker in
+///   try await worker.register("translator") { id, _ in Translator(id: id) }
 /// }
 /// ```
 public func withGrpcWorkerUntilSignal(
   configuration: GrpcWorkerRuntime.Configuration,
-  serializers: SerializationRegistry,
-  logger: Logger = Logger(label: "agents.worker"),
+  serializers: SerializationRegistry = SerializationRegistry(),
+  logger: Logger? = nil,
   _ setUp: @Sendable (GrpcWorkerRuntime) async throws -> Void
 ) async throws {
   let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+  let logger = logger ?? configuration.makeLogger()
   try await withGrpcWorker(configuration: configuration, serializers: serializers, logger: logger) { worker in
     try await setUp(worker)
     for await signal in signals {

@@ -59,7 +59,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   /// What the worker needs of its live connection for unary calls.
   struct Connection: Sendable {
     var clientId: String
-    var rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
+    var rpc: any Agents_AgentRpc.ClientProtocol
     var authToken: String?
 
     var metadata: Metadata {
@@ -106,8 +106,10 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   /// This worker's settings.
   public let configuration: Configuration
-  /// The message types this worker can put on the wire.
-  public let serializers: SerializationRegistry
+  /// The message types this worker can put on the wire: those given at creation, plus those
+  /// derived from each registered `RoutedAgent`'s handlers.
+  public var serializers: SerializationRegistry { registry.withLock { $0 } }
+  private let registry: Mutex<SerializationRegistry>
   let logger: Logger
   let agents: LocalAgents
   let subscriptionSet = Mutex(SubscriptionSet())
@@ -116,13 +118,18 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   private let started = Atomic<Bool>(false)
 
   /// Creates a worker; it connects once ``run()`` is called.
+  ///
+  /// `serializers` holds the message types to serialize besides those of the registered agents'
+  /// handlers (derived when each type is registered): for example the types this program sends to
+  /// agents hosted elsewhere. Without a `logger`, the worker logs at ``Configuration/logLevel``.
   public init(
     configuration: Configuration,
-    serializers: SerializationRegistry,
-    logger: Logger = Logger(label: "agents.worker")
+    serializers: SerializationRegistry = SerializationRegistry(),
+    logger: Logger? = nil
   ) {
     self.configuration = configuration
-    self.serializers = serializers
+    self.registry = Mutex(serializers)
+    let logger = logger ?? configuration.makeLogger()
     self.logger = logger
     self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
   }
@@ -305,13 +312,16 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   // MARK: Registration and subscriptions
 
-  public func register(
+  public func register<A: Agent>(
     _ type: AgentType,
     subscriptions: [TopicFilter],
-    factory: @escaping AgentFactory
+    factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
   ) async throws {
-    let classSubscriptions = try subscriptions.subscriptions(for: type)
-    try agents.register(type, factory: factory)
+    let traits = RegisteredAgentTraits(of: A.self, subscriptions: subscriptions)
+    let classSubscriptions = try traits.subscriptions.subscriptions(for: type)
+    try agents.register(type, factory: { try await factory($0, $1) })
+    // Before the host knows the type, so that its first message already deserializes.
+    registry.withLock { $0.formUnion(traits.serializers) }
     var added: [Subscription] = []
     do {
       let connection = try await awaitConnection(within: configuration.defaultRPCTimeout)
@@ -339,6 +349,16 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   public func addSubscription(_ subscription: Subscription) async throws {
     try await addSubscription(subscription, via: try await awaitConnection(within: configuration.defaultRPCTimeout))
+  }
+
+  /// The agent instance with `id` on this worker, created if needed: for tests that look at an
+  /// agent's state directly. (An instance placed on another worker is not reachable this way.)
+  ///
+  /// - Throws: `AgentRuntimeError/Code/unknownAgentType` when the type is not registered here,
+  ///   and `AgentRuntimeError/Code/invalidArgument` when the instance is not an `A`.
+  public func agent<A: Agent>(_ id: AgentId, as: A.Type = A.self) async throws -> A {
+    let agent = try await agents.agent(for: id, runtime: self, timeout: configuration.defaultRPCTimeout)
+    return try LocalAgents.typed(agent, id: id, as: A.self)
   }
 
   private func addSubscription(_ subscription: Subscription, via connection: Connection) async throws {
@@ -693,8 +713,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 /// down gracefully (in-flight handlers finish first).
 public func withGrpcWorker<Result: Sendable>(
   configuration: GrpcWorkerRuntime.Configuration,
-  serializers: SerializationRegistry,
-  logger: Logger = Logger(label: "agents.worker"),
+  serializers: SerializationRegistry = SerializationRegistry(),
+  logger: Logger? = nil,
   _ body: @Sendable (GrpcWorkerRuntime) async throws -> Result
 ) async throws -> Result {
   try await withRunningService(

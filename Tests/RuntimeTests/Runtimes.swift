@@ -1,4 +1,5 @@
 import AgentCore
+import AgentRuntimeTesting
 import AgentTestSupport
 import AgentWire
 import GrpcHost
@@ -7,8 +8,12 @@ import Logging
 
 /// Which runtime a shared test body runs on.
 enum RuntimeKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-  /// One in-process runtime (every "runtime" in the list is the same one).
+  /// One in-process runtime (every "runtime" in the list is the same one), round-tripping every
+  /// message through the serializers as the testing product does.
   case inProcess
+  /// The testing product's host, with one worker per runtime in the list over gRPC's in-process
+  /// transport.
+  case testHost
   /// A host on loopback and one gRPC worker per runtime in the list.
   case grpc
 
@@ -27,8 +32,18 @@ func withRuntimes<R: Sendable>(
 ) async throws -> R {
   switch kind {
   case .inProcess:
-    return try await withInProcessRuntime(configuration: .init(defaultRPCTimeout: rpcTimeout), logger: quietLogger) { runtime in
+    return try await withTestRuntime(
+      configuration: .init(defaultRPCTimeout: rpcTimeout, roundTripsMessages: true), serializers: testSerializers,
+      logger: quietLogger
+    ) { runtime in
       try await body(Array(repeating: runtime, count: count))
+    }
+  case .testHost:
+    return try await withTestHost(configuration: .init(rpcTimeout: rpcTimeout), logger: quietLogger) { test in
+      var configuration = test.workerConfiguration()
+      configuration.defaultRPCTimeout = rpcTimeout
+      configuration.shutdownGracePeriod = .seconds(1)
+      return try await withTestWorkers(test, configuration, count: count, existing: [], body)
     }
   case .grpc:
     return try await withAgentHost(
@@ -37,6 +52,19 @@ func withRuntimes<R: Sendable>(
       let address = try await host.listeningAddress()
       return try await withWorkers(address, count: count, rpcTimeout: rpcTimeout, existing: [], body)
     }
+  }
+}
+
+private func withTestWorkers<R: Sendable>(
+  _ test: TestHost,
+  _ configuration: GrpcWorkerRuntime.Configuration,
+  count: Int,
+  existing: [any AgentRuntime],
+  _ body: @Sendable ([any AgentRuntime]) async throws -> R
+) async throws -> R {
+  guard existing.count < count else { return try await body(existing) }
+  return try await test.withWorker(configuration: configuration, serializers: testSerializers) { worker in
+    try await withTestWorkers(test, configuration, count: count, existing: existing + [worker], body)
   }
 }
 

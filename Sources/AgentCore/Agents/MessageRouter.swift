@@ -44,6 +44,11 @@ public struct MessageRouter<A: Agent>: Sendable {
   private var routes: [ObjectIdentifier: [Route]] = [:]
   private var typeNames: [ObjectIdentifier: String] = [:]
 
+  /// Serializers for every handled message type and handler result type that serializes by
+  /// itself (protobuf messages and `Codable` types); runtimes add them when the agent type is
+  /// registered, so a ``SerializationRegistry`` is needed only for other types.
+  public private(set) var serializers = SerializationRegistry()
+
   /// Creates an empty router.
   public init() {}
 
@@ -66,6 +71,8 @@ public struct MessageRouter<A: Agent>: Sendable {
   ) {
     let key = ObjectIdentifier(M.self)
     typeNames[key] = String(describing: M.self)
+    serializers.registerIfSerializable(M.self)
+    if R.self != Void.self { serializers.registerIfSerializable(R.self) }
     var erasedPredicate: (@Sendable (any Sendable, MessageContext) -> Bool)? = nil
     if let predicate {
       erasedPredicate = { message, context in predicate(message as! M, context) }

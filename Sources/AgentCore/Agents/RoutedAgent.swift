@@ -23,9 +23,20 @@ import Synchronization
 public protocol RoutedAgent: Agent {
   /// Registers this type's handlers. Called once per agent type.
   static func registerHandlers(_ router: inout MessageRouter<Self>)
+
+  /// Subscriptions every registration of this type gets, besides those given to
+  /// ``AgentRuntime/register(_:subscriptions:factory:)`` (as AutoGen's `@type_subscription`
+  /// decorator declares them on the class). The default is none.
+  ///
+  /// ```swift
+  /// static let subscriptions: [TopicFilter] = [.type("audit.events")]
+  /// ```
+  static var subscriptions: [TopicFilter] { get }
 }
 
 extension RoutedAgent {
+  public static var subscriptions: [TopicFilter] { [] }
+
   /// The frozen router for this agent type.
   public static var router: MessageRouter<Self> { RouterCache.router(for: Self.self) }
 
@@ -52,4 +63,24 @@ private enum RouterCache {
       return router
     }
   }
+}
+
+/// What a runtime learns from an agent's Swift type when the type is registered: serializers for
+/// its handlers' messages and the subscriptions it declares (both empty for an agent that is not a
+/// ``RoutedAgent``).
+package struct RegisteredAgentTraits: Sendable {
+  package var serializers = SerializationRegistry()
+  package var subscriptions: [TopicFilter] = []
+
+  package init<A: Agent>(of agent: A.Type, subscriptions given: [TopicFilter]) {
+    subscriptions = given
+    if let routed = agent as? any RoutedAgent.Type {
+      serializers = routed.routerSerializers
+      subscriptions += routed.subscriptions.filter { !given.contains($0) }
+    }
+  }
+}
+
+extension RoutedAgent {
+  fileprivate static var routerSerializers: SerializationRegistry { router.serializers }
 }

@@ -45,15 +45,19 @@ public struct PublishOptions: Sendable {
 public protocol AgentRuntime: Sendable {
   /// Registers an agent type. Agents are created lazily, one per key, by `factory`.
   ///
+  /// For a ``RoutedAgent`` the runtime also adds serializers for its handlers' message and result
+  /// types (protobuf messages and `Codable` types; see ``MessageRouter/serializers``) and the
+  /// subscriptions the type declares (``RoutedAgent/subscriptions``).
+  ///
   /// - Parameters:
   ///   - type: the agent type.
   ///   - subscriptions: class-level subscriptions, each added for `type`.
   ///   - factory: creates the agent for an id.
   /// - Throws: ``AgentRuntimeError/Code/alreadyExists`` when `type` is already registered here.
-  func register(
+  func register<A: Agent>(
     _ type: AgentType,
     subscriptions: [TopicFilter],
-    factory: @escaping AgentFactory
+    factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
   ) async throws
 
   /// Adds a subscription.
@@ -122,7 +126,10 @@ extension AgentRuntime {
   ///
   /// (A different signature from the requirement on purpose: a default with the requirement's own
   /// signature would satisfy it and call itself forever in a conformer that forgot it.)
-  public func register(_ type: AgentType, factory: @escaping AgentFactory) async throws {
+  public func register<A: Agent>(
+    _ type: AgentType,
+    factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
+  ) async throws {
     try await register(type, subscriptions: [], factory: factory)
   }
 

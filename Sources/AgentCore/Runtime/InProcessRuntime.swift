@@ -4,10 +4,11 @@ import ServiceLifecycle
 import Synchronization
 
 /// Runs agents in this process: the same ``AgentRuntime`` API as the distributed worker, with
-/// messages passed as values (nothing is serialized).
+/// messages passed as values (nothing is serialized unless
+/// ``Configuration/roundTripsMessages`` asks for it, as tests should).
 ///
 /// Start it with ``run()`` (it is a `Service`, so it can join a `ServiceGroup`) or scope it with
-/// ``withInProcessRuntime(configuration:logger:_:)``:
+/// ``withInProcessRuntime(configuration:serializers:logger:_:)``:
 ///
 /// ```swift
 /// try await withInProcessRuntime { runtime in
@@ -33,11 +34,21 @@ public final class InProcessRuntime: AgentRuntime, Service {
     public var defaultRPCTimeout: Duration
     /// How long handlers still running at shutdown may take before they are cancelled. Default 10 s.
     public var shutdownGracePeriod: Duration
+    /// Whether every message, response and streamed chunk goes through the runtime's serializers
+    /// (serialized, then deserialized) on its way, as it would between processes. A message type
+    /// with no serializer, or one that does not survive encoding, then fails here as it would on
+    /// the wire, instead of only in production. Default false; the testing product turns it on.
+    public var roundTripsMessages: Bool
 
     /// Creates a configuration.
-    public init(defaultRPCTimeout: Duration = .seconds(60), shutdownGracePeriod: Duration = .seconds(10)) {
+    public init(
+      defaultRPCTimeout: Duration = .seconds(60),
+      shutdownGracePeriod: Duration = .seconds(10),
+      roundTripsMessages: Bool = false
+    ) {
       self.defaultRPCTimeout = defaultRPCTimeout
       self.shutdownGracePeriod = shutdownGracePeriod
+      self.roundTripsMessages = roundTripsMessages
     }
   }
 
@@ -46,15 +57,31 @@ public final class InProcessRuntime: AgentRuntime, Service {
   private let logger: Logger
   private let agents: LocalAgents
   private let subscriptionSet = Mutex(SubscriptionSet())
+  private let registry: Mutex<SerializationRegistry>
 
   /// Creates a runtime. It delivers messages once ``run()`` is running.
+  ///
+  /// `serializers` are used only with ``Configuration/roundTripsMessages``, together with the
+  /// serializers derived from each registered ``RoutedAgent``'s handlers.
   public init(
     configuration: Configuration = Configuration(),
+    serializers: SerializationRegistry = SerializationRegistry(),
     logger: Logger = Logger(label: "agents.in-process-runtime")
   ) {
     self.configuration = configuration
     self.logger = logger
+    self.registry = Mutex(serializers)
     self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
+  }
+
+  /// The serializers: those given at creation, plus those derived from registered agents.
+  public var serializers: SerializationRegistry { registry.withLock { $0 } }
+
+  /// `message` as another process would receive it, when ``Configuration/roundTripsMessages``
+  /// is on; `message` itself otherwise.
+  private func crossing(_ message: any Sendable) throws(AgentRuntimeError) -> any Sendable {
+    guard configuration.roundTripsMessages else { return message }
+    return try serializers.roundTrip(message)
   }
 
   // MARK: Lifecycle
@@ -80,13 +107,15 @@ public final class InProcessRuntime: AgentRuntime, Service {
 
   // MARK: Registration and subscriptions
 
-  public func register(
+  public func register<A: Agent>(
     _ type: AgentType,
     subscriptions: [TopicFilter],
-    factory: @escaping AgentFactory
+    factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
   ) async throws {
-    let classSubscriptions = try subscriptions.subscriptions(for: type)
-    try agents.register(type, factory: factory)
+    let traits = RegisteredAgentTraits(of: A.self, subscriptions: subscriptions)
+    let classSubscriptions = try traits.subscriptions.subscriptions(for: type)
+    try agents.register(type, factory: { try await factory($0, $1) })
+    registry.withLock { $0.formUnion(traits.serializers) }
     do {
       // Add every subscription or none, so a refusal leaves nothing half-registered.
       try subscriptionSet.withLock { set throws(AgentRuntimeError) in
@@ -129,7 +158,9 @@ public final class InProcessRuntime: AgentRuntime, Service {
     options: SendOptions,
     onChunk: @escaping @Sendable (any Sendable) -> Void
   ) async throws -> (any Sendable)? {
-    let sink = ChunkSink { chunk in onChunk(chunk) }
+    let roundTrip = configuration.roundTripsMessages ? serializers : nil
+    // A chunk that does not cross the wire fails the handler's `stream(_:)`, as on a worker.
+    let sink = ChunkSink { chunk in onChunk(try roundTrip?.roundTrip(chunk) ?? chunk) }
     defer { sink.close() }
     return try await call(message, to: recipient, options: options, chunks: sink)
   }
@@ -149,12 +180,12 @@ public final class InProcessRuntime: AgentRuntime, Service {
     )
     context.chunkSink = chunks
     let reply = OneShot<(any Sendable)?>()
-    try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: reply), runtime: self)
+    try agents.deliver(LocalAgents.Envelope(message: try crossing(message), context: context, reply: reply), runtime: self)
     let response = try await reply.await(
       timeout: options.timeout ?? configuration.defaultRPCTimeout, from: recipient)
     // The handler has returned: nothing it streams from here on reaches the caller.
     chunks?.close()
-    return response
+    return try response.map { response throws(AgentRuntimeError) in try crossing(response) }
   }
 
   public func publish(
@@ -166,6 +197,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     let sender = options.sender ?? MessageContext.current?.recipient
     let messageId = options.messageId ?? UUID().uuidString
     let recipients = subscriptionSet.withLock { $0.recipients(for: topic) }
+    let message = try crossing(message)
     for recipient in recipients where recipient != sender {
       let context = MessageContext(
         recipient: recipient,
@@ -200,6 +232,15 @@ public final class InProcessRuntime: AgentRuntime, Service {
   private func agent(for id: AgentId) async throws -> any Agent {
     try await agents.agent(for: id, runtime: self, timeout: configuration.defaultRPCTimeout)
   }
+
+  /// The agent instance with `id` in this runtime, created if needed: for tests that look at an
+  /// agent's state directly.
+  ///
+  /// - Throws: ``AgentRuntimeError/Code/unknownAgentType`` when the type is not registered, and
+  ///   ``AgentRuntimeError/Code/invalidArgument`` when the instance is not an `A`.
+  public func agent<A: Agent>(_ id: AgentId, as: A.Type = A.self) async throws -> A {
+    try LocalAgents.typed(try await agent(for: id), id: id, as: A.self)
+  }
 }
 
 /// Runs an ``InProcessRuntime`` for the duration of `body`, then shuts it down gracefully.
@@ -207,11 +248,12 @@ public final class InProcessRuntime: AgentRuntime, Service {
 /// - Returns: what `body` returns.
 public func withInProcessRuntime<Result: Sendable>(
   configuration: InProcessRuntime.Configuration = InProcessRuntime.Configuration(),
+  serializers: SerializationRegistry = SerializationRegistry(),
   logger: Logger = Logger(label: "agents.in-process-runtime"),
   _ body: (InProcessRuntime) async throws -> Result
 ) async throws -> Result {
   try await withRunningService(
-    InProcessRuntime(configuration: configuration, logger: logger),
+    InProcessRuntime(configuration: configuration, serializers: serializers, logger: logger),
     run: { try await $0.run() },
     shutdown: { $0.shutdown() },
     body

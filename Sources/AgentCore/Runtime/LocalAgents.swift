@@ -152,6 +152,14 @@ package final class LocalAgents: Sendable {
     }
   }
 
+  /// `agent` as an `A`, for the runtimes' `agent(_:as:)` test helpers.
+  package static func typed<A: Agent>(_ agent: any Agent, id: AgentId, as: A.Type) throws(AgentRuntimeError) -> A {
+    guard let typed = agent as? A else {
+      throw AgentRuntimeError(code: .invalidArgument, message: "agent \(id) is a \(type(of: agent)), not a \(A.self)")
+    }
+    return typed
+  }
+
   /// The agent with `id`, created if needed, waiting at most `timeout` for its factory.
   package func agent(for id: AgentId, runtime: any AgentRuntime, timeout: Duration) async throws -> any Agent {
     let slot = try slot(for: id, runtime: runtime)

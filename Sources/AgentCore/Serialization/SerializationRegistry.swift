@@ -51,6 +51,49 @@ public struct SerializationRegistry: Sendable {
     register(ProtobufMessageSerializer(type))
   }
 
+  /// Registers `type` the way it serializes by itself, unless a serializer for it is already
+  /// here: a protobuf message as protobuf (its full proto name), a `Codable` type as JSON (its
+  /// bare Swift type name).
+  ///
+  /// - Returns: whether `type` can now be serialized.
+  @discardableResult
+  public mutating func registerIfSerializable(_ type: Any.Type) -> Bool {
+    if canSerialize(type) { return true }
+    if let message = type as? any SwiftProtobuf.Message.Type {
+      registerProtobuf(message)
+      return true
+    }
+    if let codable = type as? any (Codable & Sendable).Type {
+      registerJSON(codable)
+      return true
+    }
+    return false
+  }
+
+  /// Adds `other`'s serializers for the types and wire names not registered here: what is
+  /// registered here wins.
+  public mutating func formUnion(_ other: SerializationRegistry) {
+    for (key, serializer) in other.byWireName where byWireName[key] == nil { byWireName[key] = serializer }
+    for (key, serializer) in other.bySwiftType where bySwiftType[key] == nil { bySwiftType[key] = serializer }
+  }
+
+  /// The message round-tripped through its serialized form, as a peer would receive it: how the
+  /// in-process runtime checks, when asked to, that every message crosses the wire.
+  ///
+  /// - Throws: ``AgentRuntimeError/Code/serializationFailed`` when `message`'s type has no
+  ///   serializer or does not encode and decode.
+  public func roundTrip(_ message: any Sendable) throws(AgentRuntimeError) -> any Sendable {
+    if message is UnknownPayload { return message }
+    let payload = try serialize(message)
+    let decoded = try deserialize(payload)
+    if decoded is UnknownPayload {
+      throw AgentRuntimeError(
+        code: .serializationFailed,
+        message: "\(type(of: message)) serializes as '\(payload.typeName)' (\(payload.contentType)), which no serializer reads back")
+    }
+    return decoded
+  }
+
   /// The registered (type name, content type) pairs.
   public var registeredTypes: [(typeName: String, contentType: String)] {
     byWireName.keys.map { ($0.typeName, $0.contentType) }.sorted { $0.typeName < $1.typeName }

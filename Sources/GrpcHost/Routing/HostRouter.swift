@@ -66,9 +66,9 @@ final class HostRouter: Sendable {
   let sweeperWakeups: AsyncStream<Void>
   let sweeperWakeup: AsyncStream<Void>.Continuation
 
-  /// Woken on every change to connections, registrations and subscriptions (not per message).
-  let watchers = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
-  let nextWatcher = Atomic<Int>(0)
+  /// Told of every change to connections, registrations and subscriptions (not per message):
+  /// what `AgentHost.statusUpdates()` and tests wait on.
+  let changes = Broadcaster<Void>(bufferingPolicy: .bufferingNewest(1))
 
   init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics, tap: EventTap = EventTap()) {
     self.rpcTimeout = rpcTimeout

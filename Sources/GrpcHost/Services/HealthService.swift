@@ -1,3 +1,4 @@
+import AgentCore
 import AgentWire
 import GRPCCore
 import SwiftProtobuf
@@ -13,28 +14,16 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
 
   static let services: Set<String> = ["", Agents_AgentRpc.descriptor.fullyQualifiedService]
 
-  private struct State {
-    var serving = true
-    var watchers: [Int: AsyncStream<Status>.Continuation] = [:]
-    var nextWatcher = 0
-  }
-
-  private let state = Mutex(State())
+  private let serving = Atomic<Bool>(true)
+  private let changes = Broadcaster<Status>()
 
   /// Reports NOT_SERVING from now on and ends every watch.
   func markNotServing() {
-    let watchers = state.withLock { state in
-      state.serving = false
-      defer { state.watchers = [:] }
-      return Array(state.watchers.values)
-    }
-    for watcher in watchers {
-      watcher.yield(.notServing)
-      watcher.finish()
-    }
+    serving.store(false, ordering: .releasing)
+    changes.finish(with: .notServing)
   }
 
-  private var status: Status { state.withLock { $0.serving ? .serving : .notServing } }
+  private var status: Status { serving.load(ordering: .acquiring) ? .serving : .notServing }
 
   func check(
     request: Grpc_Health_V1_HealthCheckRequest,
@@ -51,23 +40,15 @@ final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
     context: ServerContext
   ) async throws {
-    let (updates, continuation) = AsyncStream.makeStream(of: Status.self)
     let known = Self.services.contains(request.service)
-    let id: Int? = state.withLock { state in
-      guard state.serving else { return nil }
-      defer { state.nextWatcher += 1 }
-      state.watchers[state.nextWatcher] = continuation
-      return state.nextWatcher
-    }
-    defer { if let id { _ = state.withLock { $0.watchers.removeValue(forKey: id) } } }
-    guard id != nil else {
-      try await response.write(.with { $0.status = known ? .notServing : .serviceUnknown })
-      return
-    }
-    try await response.write(.with { $0.status = known ? .serving : .serviceUnknown })
-    // Until the host stops (the stream ends) or the caller goes away (cancellation ends the loop).
-    for await update in updates where known {
-      try await response.write(.with { $0.status = update })
+    // The status now, then NOT_SERVING when the host stops (the stream then ends), or until the
+    // caller goes away (cancellation ends the loop).
+    var last: Status?
+    for await update in changes.subscribe(startingWith: status) {
+      let shown = known ? update : .serviceUnknown
+      if shown == last { continue }
+      last = shown
+      try await response.write(.with { $0.status = shown })
     }
   }
 }

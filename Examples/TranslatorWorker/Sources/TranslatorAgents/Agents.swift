@@ -21,8 +21,9 @@ public actor Translator: RoutedAgent {
 /// Counts the `AuditEvent`s published to `audit.events`, and answers `AuditCount` with the total.
 public actor Auditor: RoutedAgent {
   public nonisolated let id: AgentId
-  var count = 0
+  public private(set) var count = 0
   public init(id: AgentId) { self.id = id }
+  public static let subscriptions: [TopicFilter] = [.type("audit.events")]
 
   public static func registerHandlers(_ router: inout MessageRouter<Auditor>) {
     router.onEvent(AuditEvent.self) { agent, _, _ in agent.count += 1 }
@@ -30,9 +31,9 @@ public actor Auditor: RoutedAgent {
   }
 }
 
-/// Registers both agent types on `runtime` (in process or a worker): the auditor hears
-/// `audit.events`.
+/// Registers both agent types on `runtime` (in process or a worker); their messages' serializers
+/// come from the handlers.
 public func registerTranslatorAgents(on runtime: any AgentRuntime) async throws {
   try await runtime.register("translator") { id, _ in Translator(id: id) }
-  try await runtime.register("auditor", subscriptions: [.type("audit.events")]) { id, _ in Auditor(id: id) }
+  try await runtime.register("auditor") { id, _ in Auditor(id: id) }
 }

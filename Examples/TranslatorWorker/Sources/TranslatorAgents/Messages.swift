@@ -28,7 +28,3 @@ public struct AuditTotal: Codable, Sendable, Equatable {
   public var count: Int
   public init(count: Int) { self.count = count }
 }
-
-/// Every message type that crosses the wire, by the name Python uses for it.
-public let translatorSerializers = SerializationRegistry(
-  json: TranslateRequest.self, TranslateReply.self, AuditEvent.self, AuditCount.self, AuditTotal.self)
