@@ -6,7 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOPosix
 public import Logging
-public import Prometheus
+import Prometheus
 public import ServiceLifecycle
 import Synchronization
 
@@ -35,7 +35,7 @@ import Synchronization
 ///   the sender's stream.
 /// - It serves `grpc.health.v1.Health`, optional TLS or mutual TLS (``Configuration/tls``), an
 ///   optional bearer token (``Configuration/authToken``), and Prometheus metrics over HTTP
-///   (``Configuration/metricsAddress``, ``metricsRegistry``).
+///   (``Configuration/httpAddress``, ``metricsText()``).
 ///
 /// Lifecycle: ``run()`` binds, serves until graceful shutdown (or ``beginGracefulShutdown()``), then
 /// answers pending RPCs with an error, closes every stream, and returns.
@@ -178,10 +178,10 @@ public final class AgentHost: Service, Sendable {
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
   }
 
-  /// The registry behind the host's metrics (the `agents_host_*` families). Register your own
-  /// metrics in it, or bootstrap swift-metrics with `PrometheusMetricsFactory(registry:)`, to
-  /// have them served by the same endpoint.
-  public let metricsRegistry = PrometheusCollectorRegistry()
+  /// The registry behind the host's metrics (the `agents_host_*` families). Not public: the
+  /// library's API does not tie users to swift-prometheus. `runtime-host` bootstraps swift-metrics
+  /// on it, so that metrics recorded through swift-metrics in the daemon are served with these.
+  package let metricsRegistry = PrometheusCollectorRegistry()
 
   /// The current metrics in the Prometheus text format, as the endpoint serves them.
   public func metricsText() -> String {

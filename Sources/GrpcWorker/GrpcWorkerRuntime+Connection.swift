@@ -103,8 +103,9 @@ extension GrpcWorkerRuntime {
 
   private func connectOnce<Transport: ClientTransport>(over transport: Transport) async -> ConnectionEnd {
     let client = GRPCClient(transport: transport)
-    let connection = Connection(
-      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken)
+    let connection = HostClient(
+      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken,
+      timeout: configuration.defaultRPCTimeout, linkFailure: { [weak self] in self?.link.withLock { $0.failure } })
     let outbox = BatchQueue<Agents_Message>()
     let attempt = Attempt()
     logger.info("connecting", metadata: ["host": "\(configuration.host)", "client-id": "\(connection.clientId)"])
@@ -130,13 +131,8 @@ extension GrpcWorkerRuntime {
     // callers of requests are failed below, and the host has already failed the callers of
     // responses).
     let wasEstablished = attempt.established.load(ordering: .relaxed)
-    let (watchers, requeued, stopping) = link.withLock { link in
-      let leftovers = attempt.unsent.withLock { $0 } + outbox.close()
-      let publishes = leftovers.filter { if case .cloudEvent = $0.message { true } else { false } }
-      link.buffered = publishes + link.buffered
-      link.live = nil
-      if wasEstablished { link.ready = OneShot() }
-      return (Array(link.watchers.values), publishes.count, link.stopping)
+    let (requeued, stopping) = link.withLock { link in
+      link.detached(unsent: attempt.unsent.withLock { $0 } + outbox.close(), wasEstablished: wasEstablished)
     }
     if case .failure(let error) = outcome, let refusal = Self.refusal(error) {
       return .refused(
@@ -164,7 +160,7 @@ extension GrpcWorkerRuntime {
           code: .unavailable,
           message: "the connection to the host \(configuration.host) was lost before the response arrived",
           cause: lost))
-      for watcher in watchers { watcher.yield(.disconnected(reason: reason)) }
+      connectionChanges.yield(.disconnected(reason: reason))
       logger.warning("disconnected", metadata: ["client-id": "\(connection.clientId)", "reason": "\(reason)", "requeued-publishes": "\(requeued)"])
     }
     return .lost(lost, established: wasEstablished)
@@ -176,7 +172,7 @@ extension GrpcWorkerRuntime {
   }
 
   private func runChannel(
-    _ connection: Connection,
+    _ connection: HostClient,
     outbox: BatchQueue<Agents_Message>,
     attempt: Attempt
   ) async throws {
@@ -224,50 +220,21 @@ extension GrpcWorkerRuntime {
 
   /// Registers this worker's agent types and subscriptions on a new connection, then makes it
   /// live: buffered publishes go first, in order, and waiting calls resume.
-  private func establish(_ connection: Connection, outbox: BatchQueue<Agents_Message>) async throws {
+  private func establish(_ connection: HostClient, outbox: BatchQueue<Agents_Message>) async throws {
     let types = link.withLock { $0.registeredTypes }
     for type in types {
-      try await unary("RegisterAgent") {
-        _ = try await connection.rpc.registerAgent(
-          .with { $0.type = type.name }, metadata: connection.metadata, options: self.callOptions)
-      }
+      try await connection.registerAgent(type)
     }
     for subscription in subscriptions {
-      try await replay(subscription, via: connection)
+      try await connection.replaySubscription(subscription)
     }
-    let (ready, watchers, flushed) = link.withLock { link in
-      for message in link.buffered { outbox.append(message) }
-      defer { link.buffered = [] }
-      link.live = Live(connection: connection, outbox: outbox)
-      return (link.ready, Array(link.watchers.values), link.buffered.count)
-    }
+    let (ready, flushed) = link.withLock { $0.established(Live(client: connection, outbox: outbox)) }
     ready.resolve(.success(connection))
-    for watcher in watchers { watcher.yield(.connected(clientId: connection.clientId)) }
+    connectionChanges.yield(.connected(clientId: connection.clientId))
     logger.info(
       "connected", metadata: [
         "client-id": "\(connection.clientId)", "types": "\(types.count)", "flushed-publishes": "\(flushed)",
       ])
-  }
-
-  /// Adds a subscription again on a new connection. A host that still holds it from the old
-  /// connection (it has not noticed the loss yet) gets it removed and added under this one.
-  private func replay(_ subscription: Subscription, via connection: Connection) async throws {
-    let add = {
-      try await self.unary("AddSubscription") {
-        _ = try await connection.rpc.addSubscription(
-          .with { $0.subscription = Agents_Subscription(subscription) },
-          metadata: connection.metadata, options: self.callOptions)
-      }
-    }
-    do {
-      try await add()
-    } catch let error as AgentRuntimeError where error.code == .alreadyExists {
-      try await unary("RemoveSubscription") {
-        _ = try await connection.rpc.removeSubscription(
-          .with { $0.id = subscription.id }, metadata: connection.metadata, options: self.callOptions)
-      }
-      try await add()
-    }
   }
 }
 
@@ -282,5 +249,14 @@ private final class Attempt: Sendable {
 extension Result {
   fileprivate var failure: Failure? {
     if case .failure(let error) = self { error } else { nil }
+  }
+}
+
+extension HostAddress {
+  /// The transport's target for this address: an IP literal as is, anything else resolved by name.
+  package var resolvableTarget: any ResolvableTarget {
+    if isIPv6 { return .ipv6(address: host, port: port) }
+    if isIPv4 { return .ipv4(address: host, port: port) }
+    return .dns(host: host, port: port)
   }
 }

@@ -4,6 +4,8 @@ import ArgumentParser
 import Foundation
 import GrpcHost
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -21,8 +23,13 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     abstract: "Routes messages between agent workers (the agents.AgentRpc gRPC protocol)."
   )
 
-  @Option(help: "Address to listen on, host:port. Port 0 picks a free port.")
-  var address: String = "localhost:50051"
+  @Option(help: "Address to listen on, host:port (default: $RUNTIME_HOST_ADDRESS, else localhost:50051). Port 0 picks a free port.")
+  var address: String?
+
+  /// `--address`, else `$RUNTIME_HOST_ADDRESS`, else localhost:50051.
+  var listenAddress: String {
+    address ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_ADDRESS"] ?? "localhost:50051"
+  }
 
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel: Logger.Level = .info
@@ -73,7 +80,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       throw ValidationError("cannot read '\(path)'")
     }
     do {
-      _ = try HostAddress(parsing: address)
+      _ = try HostAddress(parsing: listenAddress)
       _ = try metricsAddress.map(HostAddress.init(parsing:))
       _ = try httpAddress.map(HostAddress.init(parsing:))
     } catch {
@@ -98,7 +105,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     let logger = Logger(label: "runtime-host")
     var configuration = AgentHost.Configuration(
-      address: try HostAddress(parsing: address),
+      address: try HostAddress(parsing: listenAddress),
       rpcTimeout: .milliseconds(Int64(rpcTimeout * 1000)),
       maxMessageSize: maxMessageSize,
       flushCoalescing: flushCoalescing,
@@ -110,6 +117,8 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
     let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))
+    // Metrics recorded through swift-metrics in this process are served with the host's own.
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: host.metricsRegistry))
     let group = ServiceGroup(
       configuration: .init(
         services: [host],

@@ -1,4 +1,5 @@
 import AgentCore
+import AgentRuntimeTesting
 import ExampleAgents
 import SwiftProtobuf
 import Synchronization
@@ -27,43 +28,24 @@ public struct Boom: Error, CustomStringConvertible {
 /// Collects what agents observed; tests await a number of entries with a bounded timeout.
 public final class Recorder<Entry: Sendable>: Sendable {
   private let entries = Mutex<[Entry]>([])
-  private let changes: AsyncStream<Void>
-  private let continuation: AsyncStream<Void>.Continuation
+  private let changes = Broadcaster<Void>(bufferingPolicy: .bufferingNewest(1))
 
-  public init() {
-    (changes, continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-  }
+  public init() {}
 
   public func record(_ entry: Entry) {
     entries.withLock { $0.append(entry) }
-    continuation.yield()
+    changes.yield(())
   }
 
   public var all: [Entry] { entries.withLock { $0 } }
 
   /// Waits until at least `count` entries are recorded; fails the test after `timeout`.
   public func waitFor(count: Int, timeout: Duration = .seconds(10)) async throws -> [Entry] {
-    try await withThrowingTaskGroup(of: [Entry]?.self) { group in
-      group.addTask {
-        for await _ in self.changes {
-          let current = self.all
-          if current.count >= count { return current }
-        }
-        return nil
-      }
-      group.addTask {
-        try await Task.sleep(for: timeout)
-        return nil
-      }
-      continuation.yield()  // check what is already there
-      let result = try await group.next()!
-      group.cancelAll()
-      guard let result else {
-        Issue.record("timed out after \(timeout) waiting for \(count) entries; have \(all.count): \(all)")
-        throw CancellationError()
-      }
-      return result
+    guard await waitUntil(changes.subscribe(startingWith: ()), within: timeout, { [self] _ in all.count >= count }) else {
+      Issue.record("timed out after \(timeout) waiting for \(count) entries; have \(all.count): \(all)")
+      throw CancellationError()
     }
+    return all
   }
 }
 

@@ -1,0 +1,114 @@
+import AgentCore
+import AgentWire
+
+extension GrpcWorkerRuntime {
+  /// The connection that carries traffic, once it is registered.
+  struct Live: Sendable {
+    var client: HostClient
+    var outbox: BatchQueue<Agents_Message>
+  }
+
+  /// The worker's link to its host across connections, as a value: each event is a mutating
+  /// method that returns what the caller must do once the lock is released (resolve a waiter, log,
+  /// tell watchers). The runtime keeps one behind a `Mutex`; tests drive it without a transport.
+  ///
+  /// It is connecting (no `live` connection: publishes are buffered, calls wait on `ready`), live,
+  /// closing (`stopping`: the worker's agents are done and no reconnect follows), or stopped
+  /// (`failure` set: every call fails with it).
+  struct Link {
+    /// Set while a connection is up and registered; messages go to its outbox.
+    private(set) var live: Live?
+    /// Resolved when the next connection is live; replaced when it is lost.
+    private(set) var ready = OneShot<HostClient>()
+    /// Publishes made while not connected, oldest first.
+    private(set) var buffered: [Agents_Message] = []
+    /// Set once the worker is stopping: no more reconnects.
+    private(set) var stopping = false
+    /// Why the worker stopped for good; calls fail with it.
+    private(set) var failure: AgentRuntimeError?
+    /// Agent types registered with the host, to register again after a reconnect.
+    private(set) var registeredTypes: [AgentType] = []
+    /// How many publishes may wait for a connection.
+    let maxBuffered: Int
+
+    init(maxBuffered: Int) {
+      self.maxBuffered = maxBuffered
+    }
+
+    // MARK: Connections
+
+    /// A new connection is registered: it goes live, the publishes buffered meanwhile go first, in
+    /// order. Resolve the returned `ready` with its client, to wake the calls that waited.
+    mutating func established(_ connection: Live) -> (ready: OneShot<HostClient>, flushed: Int) {
+      for message in buffered { connection.outbox.append(message) }
+      defer { buffered = [] }
+      live = connection
+      return (ready, buffered.count)
+    }
+
+    /// The connection ended. What it took but never wrote goes back in front of the buffer
+    /// (publishes only: the callers of requests fail, and the host has already failed the callers
+    /// of responses). Calls wait for the next connection if this one had gone live.
+    mutating func detached(unsent: [Agents_Message], wasEstablished: Bool) -> (requeued: Int, stopping: Bool) {
+      let publishes = unsent.filter { if case .cloudEvent = $0.message { true } else { false } }
+      buffered = publishes + buffered
+      live = nil
+      if wasEstablished { ready = OneShot() }
+      return (publishes.count, stopping)
+    }
+
+    /// The worker's agents are done: close the live connection's outbox and reconnect no more.
+    ///
+    /// - Returns: whether a connection was live (then wait, bounded, for the host to close it).
+    mutating func beginClosing() -> Bool {
+      stopping = true
+      live?.outbox.finish()
+      return live != nil
+    }
+
+    /// Ends the link for good: fail the returned `ready` with `failure`, and the pending calls.
+    /// A second stop keeps the first failure.
+    mutating func stop(_ error: AgentRuntimeError) -> (ready: OneShot<HostClient>, failure: AgentRuntimeError, dropped: Int) {
+      stopping = true
+      if failure == nil { failure = error }
+      defer { buffered = [] }
+      return (ready, failure ?? error, buffered.count)
+    }
+
+    // MARK: Traffic
+
+    /// Puts `message` on the live connection. Returns false when there is none.
+    func send(_ message: Agents_Message) -> Bool {
+      live?.outbox.append(message) ?? false
+    }
+
+    /// Sends a publish, or buffers it while not connected.
+    ///
+    /// - Throws: the link's failure once stopped, or `resourceExhausted` when ``maxBuffered``
+    ///   publishes already wait.
+    mutating func publish(_ frame: Agents_Message, host: HostAddress) throws(AgentRuntimeError) {
+      if send(frame) { return }
+      if let failure { throw failure }
+      guard buffered.count < maxBuffered else {
+        throw AgentRuntimeError(
+          code: .resourceExhausted,
+          message: "not connected to the host \(host), and \(maxBuffered) publishes already wait for the connection (maxBufferedPublishes); this one was refused")
+      }
+      buffered.append(frame)
+    }
+
+    /// What to wait on for a live connection.
+    ///
+    /// - Throws: the link's failure once stopped.
+    func connection() throws(AgentRuntimeError) -> OneShot<HostClient> {
+      if let failure { throw failure }
+      return ready
+    }
+
+    // MARK: Registrations
+
+    mutating func registered(_ type: AgentType) { registeredTypes.append(type) }
+
+    mutating func unregistered(_ type: AgentType) { registeredTypes.removeAll { $0 == type } }
+  }
+}

@@ -1,0 +1,113 @@
+import AgentCore
+import AgentWire
+import Foundation
+import GRPCCore
+import Logging
+import SwiftProtobuf
+import Synchronization
+
+extension GrpcWorkerRuntime {
+  // MARK: Messaging
+
+  /// Puts `message` on the live connection. Returns false when there is none.
+  func enqueue(_ message: Agents_Message) -> Bool {
+    link.withLock { $0.send(message) }
+  }
+
+  public func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions
+  ) async throws -> (any Sendable)? {
+    try await call(message, to: recipient, options: options, onChunk: nil)
+  }
+
+  /// Sends a direct message and streams the handler's chunks to `onChunk` (see
+  /// `AgentRuntime/send(_:to:options:onChunk:)`). Chunks travel as
+  /// `StreamedCallWire` describes; they need our host (AutoGen's host delivers the result only).
+  public func send(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: @escaping @Sendable (any Sendable) -> Void
+  ) async throws -> (any Sendable)? {
+    try await call(message, to: recipient, options: options, onChunk: onChunk)
+  }
+
+  private func call(
+    _ message: any Sendable,
+    to recipient: AgentId,
+    options: SendOptions,
+    onChunk: (@Sendable (any Sendable) -> Void)?
+  ) async throws -> (any Sendable)? {
+    guard !agents.isShutDown else { throw LocalAgents.shutDownError }
+    let timeout = options.timeout ?? configuration.defaultRPCTimeout
+    let deadline = ContinuousClock.now + timeout
+    let payload = try serializers.serialize(message)
+    try checkSize(payload, "the message to \(recipient)")
+    let sender = options.sender ?? MessageContext.current?.recipient
+    let reply = OneShot<(any Sendable)?>()
+    let requestId = pending.withLock { pending in
+      let id = String(pending.nextRequestId)
+      pending.nextRequestId += 1
+      pending.replies[id] = reply
+      if let onChunk { pending.chunkHandlers[id] = onChunk }
+      return id
+    }
+    defer {
+      pending.withLock {
+        $0.replies[requestId] = nil
+        $0.chunkHandlers[requestId] = nil
+      }
+    }
+    let request = Agents_RpcRequest.with {
+      $0.requestID = requestId
+      $0.target = Agents_AgentId(recipient)
+      if let sender { $0.source = Agents_AgentId(sender) }
+      $0.payload = Agents_Payload(payload)
+      $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
+      if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
+    }
+    let frame = Agents_Message.with { $0.request = request }
+    // While disconnected, wait for the connection within this call's deadline.
+    while !enqueue(frame) {
+      do {
+        _ = try await awaitConnection(within: max(.zero, deadline - .now))
+      } catch let error as AgentRuntimeError where error.code == .unavailable && link.withLock({ $0.failure == nil }) {
+        throw AgentRuntimeError(
+          code: .unavailable,
+          message: "cannot reach \(recipient): not connected to the host \(configuration.host) within \(timeout.secondsDescription)",
+          cause: error)
+      }
+    }
+    do {
+      return try await reply.await(timeout: max(.zero, deadline - .now), from: recipient, callerTimeout: timeout)
+    } catch let error as AgentRuntimeError where error.code == .cancelled {
+      // Tell the host this caller has gone, so the callee's handler is cancelled now rather than
+      // at its deadline.
+      _ = enqueue(.with { $0.cloudEvent = .cancelNotice(requestId: requestId) })
+      throw error
+    }
+  }
+
+  public func publish(
+    _ message: any Sendable,
+    to topic: TopicId,
+    options: PublishOptions
+  ) async throws {
+    guard !agents.isShutDown else { throw LocalAgents.shutDownError }
+    let event = PublishedEvent(
+      topic: topic,
+      sender: options.sender ?? MessageContext.current?.recipient,
+      messageId: options.messageId ?? UUID().uuidString,
+      payload: try serializers.serialize(message)
+    )
+    try checkSize(event.payload, "the message published to \(topic)")
+    let wire = try Io_Cloudevents_V1_CloudEvent(event)
+    let frame = Agents_Message.with { $0.cloudEvent = wire }
+    let host = configuration.host
+    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, host: host) }
+  }
+
+
+}
