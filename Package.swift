@@ -5,6 +5,7 @@ let swiftSettings: [SwiftSetting] = [
   .swiftLanguageMode(.v6),
   .enableUpcomingFeature("ExistentialAny"),
   .enableUpcomingFeature("MemberImportVisibility"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(
@@ -12,7 +13,6 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .library(name: "AgentCore", targets: ["AgentCore"]),
-    .library(name: "AgentWire", targets: ["AgentWire"]),
     .library(name: "GrpcHost", targets: ["GrpcHost"]),
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .library(name: "AgentRuntimeTesting", targets: ["AgentRuntimeTesting"]),

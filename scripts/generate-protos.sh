@@ -35,14 +35,14 @@ protoc \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --proto_path=Protos --proto_path="$include" \
-  --swift_out="$target" --swift_opt=Visibility=Public \
+  --swift_out="$target" --swift_opt=Visibility=Package,UseAccessLevelOnImports=true \
   "${protos[@]}"
 # Services live in agent_worker.proto, health.proto and gateway.proto; running the gRPC plugin on
 # cloudevent.proto would produce an empty file.
 protoc \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --proto_path=Protos --proto_path="$include" \
-  --grpc-swift-2_out="$target" --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true \
+  --grpc-swift-2_out="$target" --grpc-swift-2_opt=Visibility=Package,UseAccessLevelOnImports=true,Server=true,Client=true \
   "${services[@]}"
 (cd Protos && sha256sum "${protos[@]}") > "$target/PROTOS.sha256"
 

@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 
 /// A greeting on the default topic.
 public struct Greeting: Codable, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 
 /// A question for the ``Oracle``.
 public struct Question: Codable, Sendable, Equatable {

@@ -1,8 +1,8 @@
-public import AgentCore
+package import AgentCore
 
 extension Agents_AgentId {
   /// The wire form of `id`.
-  public init(_ id: AgentId) {
+  package init(_ id: AgentId) {
     self.init()
     self.type = id.type.name
     self.key = id.key
@@ -13,7 +13,7 @@ extension AgentId {
   /// Converts a wire id, validating the type.
   ///
   /// - Throws: ``AgentRuntimeError/Code/invalidArgument`` when the type breaks the agent type rule.
-  public init(wire: Agents_AgentId) throws(AgentRuntimeError) {
+  package init(wire: Agents_AgentId) throws(AgentRuntimeError) {
     try self.init(type: wire.type, key: wire.key)
   }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRPCCore
+package import GRPCCore
 import SwiftProtobuf
 
 /// One `agents.Message` on an `OpenChannel` stream, as a router sees it: RPC frames decoded,

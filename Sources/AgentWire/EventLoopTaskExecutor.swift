@@ -1,5 +1,5 @@
 import NIOCore
-import NIOPosix
+package import NIOPosix
 
 /// A task executor that runs each job on the NIO event loop that made it runnable.
 ///

@@ -1,9 +1,9 @@
-public import AgentCore
+package import AgentCore
 import Foundation
 
 extension Agents_Gateway_V1_Payload {
   /// The gateway's form of a serialized message: JSON as text, anything else as bytes.
-  public init(_ payload: SerializedPayload) {
+  package init(_ payload: SerializedPayload) {
     self.init()
     type = payload.typeName
     contentType = payload.contentType
@@ -18,7 +18,7 @@ extension Agents_Gateway_V1_Payload {
   ///
   /// - Throws: `.invalidArgument` when the type name or the body is missing, or JSON text does
   ///   not parse.
-  public func serialized() throws(AgentRuntimeError) -> SerializedPayload {
+  package func serialized() throws(AgentRuntimeError) -> SerializedPayload {
     guard !type.isEmpty else {
       throw AgentRuntimeError(code: .invalidArgument, message: "the message has no type name (Payload.type)")
     }

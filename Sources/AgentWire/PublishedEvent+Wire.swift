@@ -1,23 +1,23 @@
-public import AgentCore
+package import AgentCore
 import Foundation
 import SwiftProtobuf
 
 /// A published message as it travels between workers: a CloudEvent on the wire.
-public struct PublishedEvent: Sendable, Hashable {
+package struct PublishedEvent: Sendable, Hashable {
   /// The topic it was published to.
-  public var topic: TopicId
+  package var topic: TopicId
   /// The publishing agent, if any.
-  public var sender: AgentId?
+  package var sender: AgentId?
   /// The message id (the CloudEvent id).
-  public var messageId: String
+  package var messageId: String
   /// The serialized message.
-  public var payload: SerializedPayload
+  package var payload: SerializedPayload
   /// The agent types this copy of the event is for, set by a host that spreads one agent type
   /// over several workers; `nil` means every matching subscription on the receiving worker.
-  public var recipientTypes: [AgentType]?
+  package var recipientTypes: [AgentType]?
 
   /// Creates an event.
-  public init(
+  package init(
     topic: TopicId,
     sender: AgentId?,
     messageId: String,
@@ -33,20 +33,20 @@ public struct PublishedEvent: Sendable, Hashable {
 }
 
 /// The CloudEvent attribute names AutoGen uses.
-public enum CloudEventAttribute {
+package enum CloudEventAttribute {
   /// The payload's MIME type.
-  public static let dataContentType = "datacontenttype"
+  package static let dataContentType = "datacontenttype"
   /// The payload's type name.
-  public static let dataSchema = "dataschema"
+  package static let dataSchema = "dataschema"
   /// The message kind; `publish` for published messages.
-  public static let messageKind = "agmsgkind"
+  package static let messageKind = "agmsgkind"
   /// The sending agent's type, or `unknown`.
-  public static let senderType = "agagentsendertype"
+  package static let senderType = "agagentsendertype"
   /// The sending agent's key, or `unknown`.
-  public static let senderKey = "agagentsenderkey"
+  package static let senderKey = "agagentsenderkey"
   /// Our extension: comma-separated agent types a host addressed this copy of the event to.
   /// AutoGen's workers ignore it.
-  public static let recipientTypes = "agrecipienttypes"
+  package static let recipientTypes = "agrecipienttypes"
 }
 
 extension Io_Cloudevents_V1_CloudEvent {
@@ -54,7 +54,7 @@ extension Io_Cloudevents_V1_CloudEvent {
   ///
   /// - Throws: ``AgentRuntimeError/Code/serializationFailed`` when a protobuf payload is not a
   ///   serialized `google.protobuf.Any`.
-  public init(_ event: PublishedEvent) throws(AgentRuntimeError) {
+  package init(_ event: PublishedEvent) throws(AgentRuntimeError) {
     self.init()
     self.id = event.messageId
     self.source = event.topic.source
@@ -89,7 +89,7 @@ extension Io_Cloudevents_V1_CloudEvent {
   }
 
   /// The value of a `ce_string` attribute.
-  public func stringAttribute(_ name: String) -> String? {
+  package func stringAttribute(_ name: String) -> String? {
     guard case .ceString(let value)? = attributes[name]?.attr else { return nil }
     return value
   }
@@ -100,7 +100,7 @@ extension PublishedEvent {
   ///
   /// - Throws: ``AgentRuntimeError/Code/invalidArgument`` when the type is missing or invalid,
   ///   `datacontenttype` is missing, or there is no data.
-  public init(wire event: Io_Cloudevents_V1_CloudEvent) throws(AgentRuntimeError) {
+  package init(wire event: Io_Cloudevents_V1_CloudEvent) throws(AgentRuntimeError) {
     let topic = try TopicId(type: event.type, source: event.source)
     guard let contentType = event.stringAttribute(CloudEventAttribute.dataContentType) else {
       throw AgentRuntimeError(

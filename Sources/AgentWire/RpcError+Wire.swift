@@ -1,15 +1,15 @@
-public import AgentCore
+package import AgentCore
 
 /// How an `RpcResponse` carries the kind of failure next to its `error` text.
 ///
 /// Our host and workers put ``metadataKey`` in the response's metadata; AutoGen's peers ignore it
 /// and see only the text. A response with an error but no code is a handler failure.
-public enum RpcErrorCode {
+package enum RpcErrorCode {
   /// The `RpcResponse.metadata` key.
-  public static let metadataKey = "agerrorcode"
+  package static let metadataKey = "agerrorcode"
 
   /// The wire name of `code`.
-  public static func wireName(_ code: AgentRuntimeError.Code) -> String {
+  package static func wireName(_ code: AgentRuntimeError.Code) -> String {
     switch code {
     case .unknownAgentType: return "unknown-agent-type"
     case .deadlineExceeded: return "deadline-exceeded"
@@ -24,7 +24,7 @@ public enum RpcErrorCode {
   }
 
   /// The code for a wire name; unknown names are handler failures.
-  public static func code(wireName: String?) -> AgentRuntimeError.Code {
+  package static func code(wireName: String?) -> AgentRuntimeError.Code {
     switch wireName {
     case "unknown-agent-type": return .unknownAgentType
     case "deadline-exceeded": return .deadlineExceeded
@@ -41,7 +41,7 @@ public enum RpcErrorCode {
 
 extension Agents_RpcResponse {
   /// An error response carrying `error.message` and its code.
-  public init(requestId: String, error: AgentRuntimeError) {
+  package init(requestId: String, error: AgentRuntimeError) {
     self.init()
     self.requestID = requestId
     self.error = error.message
@@ -49,7 +49,7 @@ extension Agents_RpcResponse {
   }
 
   /// The error this response carries, if any.
-  public var runtimeError: AgentRuntimeError? {
+  package var runtimeError: AgentRuntimeError? {
     guard !error.isEmpty else { return nil }
     return AgentRuntimeError(code: RpcErrorCode.code(wireName: metadata[RpcErrorCode.metadataKey]), message: error)
   }
@@ -57,18 +57,18 @@ extension Agents_RpcResponse {
 
 /// How an `RpcRequest` carries its caller's timeout, so the callee can stop the handler when the
 /// caller stops waiting. A relative duration, since hosts' clocks differ. AutoGen's peers ignore it.
-public enum RpcTimeout {
+package enum RpcTimeout {
   /// The `RpcRequest.metadata` key; the value is whole milliseconds.
-  public static let metadataKey = "agtimeoutms"
+  package static let metadataKey = "agtimeoutms"
 
   /// The metadata value for `timeout`.
-  public static func wireValue(_ timeout: Duration) -> String {
+  package static func wireValue(_ timeout: Duration) -> String {
     let (seconds, attoseconds) = timeout.components
     return String(max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
   }
 
   /// The timeout a metadata value names, if it is a valid one.
-  public static func duration(_ value: String?) -> Duration? {
+  package static func duration(_ value: String?) -> Duration? {
     guard let value, let millis = Int64(value), millis > 0 else { return nil }
     return .milliseconds(millis)
   }

@@ -1,8 +1,8 @@
-public import AgentCore
+package import AgentCore
 
 extension Agents_Payload {
   /// The wire form of `payload`.
-  public init(_ payload: SerializedPayload) {
+  package init(_ payload: SerializedPayload) {
     self.init()
     self.dataType = payload.typeName
     self.dataContentType = payload.contentType
@@ -12,7 +12,7 @@ extension Agents_Payload {
 
 extension SerializedPayload {
   /// Converts a wire payload.
-  public init(wire: Agents_Payload) {
+  package init(wire: Agents_Payload) {
     self.init(typeName: wire.dataType, contentType: wire.dataContentType, data: wire.data)
   }
 }

@@ -19,26 +19,26 @@
 /// gateway deadline): it sends the callee a CloudEvent of type ``cancelEventType`` whose source is
 /// the request id the callee received. Our worker cancels that handler; AutoGen's workers match no
 /// subscription to it and ignore it.
-public enum StreamedCallWire {
+package enum StreamedCallWire {
   /// `RpcRequest.metadata` key by which a caller asks for chunks.
-  public static let requestKey = "agstream"
+  package static let requestKey = "agstream"
   /// Topic type prefix of chunk events.
-  public static let topicPrefix = "agstream."
+  package static let topicPrefix = "agstream."
   /// CloudEvent type of a host's "the caller has gone" notice.
-  public static let cancelEventType = "agcancel"
+  package static let cancelEventType = "agcancel"
 
   /// The topic type of the chunks of request `requestId`.
-  public static func topicType(requestId: String) -> String { topicPrefix + requestId }
+  package static func topicType(requestId: String) -> String { topicPrefix + requestId }
 
   /// The request id of a chunk event's topic type, or nil when it is not one.
-  public static func requestId(ofTopicType type: String) -> Substring? {
+  package static func requestId(ofTopicType type: String) -> Substring? {
     type.hasPrefix(topicPrefix) ? type.dropFirst(topicPrefix.count) : nil
   }
 }
 
 extension Io_Cloudevents_V1_CloudEvent {
   /// The "caller has gone" notice for `requestId` (see ``StreamedCallWire``).
-  public static func cancelNotice(requestId: String) -> Io_Cloudevents_V1_CloudEvent {
+  package static func cancelNotice(requestId: String) -> Io_Cloudevents_V1_CloudEvent {
     var notice = Io_Cloudevents_V1_CloudEvent()
     notice.id = "cancel-\(requestId)"
     notice.source = requestId

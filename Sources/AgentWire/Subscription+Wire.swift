@@ -1,9 +1,9 @@
-public import AgentCore
+package import AgentCore
 import SwiftProtobuf
 
 extension Agents_Subscription {
   /// The wire form of `subscription`.
-  public init(_ subscription: Subscription) {
+  package init(_ subscription: Subscription) {
     self.init()
     self.id = subscription.id
     switch subscription.filter {
@@ -26,7 +26,7 @@ extension Subscription {
   ///
   /// - Throws: ``AgentRuntimeError/Code/invalidArgument`` when no kind is set, the id is empty,
   ///   or the agent type or topic type is invalid.
-  public init(wire: Agents_Subscription) throws(AgentRuntimeError) {
+  package init(wire: Agents_Subscription) throws(AgentRuntimeError) {
     guard !wire.id.isEmpty else {
       throw AgentRuntimeError(code: .invalidArgument, message: "subscription has an empty id")
     }

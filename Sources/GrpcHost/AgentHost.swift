@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 import AgentWire
 public import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -6,7 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOPosix
 public import Logging
-import Prometheus
+package import Prometheus
 public import ServiceLifecycle
 import Synchronization
 

@@ -1,6 +1,6 @@
-import AgentCore
+public import AgentCore
 import AgentWire
-import Foundation
+public import Foundation
 public import GRPCCore
 import Logging
 

@@ -2,7 +2,7 @@ import AgentCore
 import AgentWire
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
+package import GRPCNIOTransportHTTP2
 import Logging
 import SwiftProtobuf
 import Synchronization

@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 import AgentWire
 import Foundation
 import GRPCCore

@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 import Logging
 import Synchronization
 
@@ -10,11 +10,7 @@ extension GrpcWorkerRuntime {
     subscriptions: [TopicFilter],
     factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
   ) async throws {
-    let traits = RegisteredAgentTraits(of: A.self, subscriptions: subscriptions)
-    let classSubscriptions = try traits.subscriptions.subscriptions(for: type)
-    try agents.register(type, factory: { try await factory($0, $1) })
-    // Before the host knows the type, so that its first message already deserializes.
-    registry.withLock { $0.formUnion(traits.serializers) }
+    let classSubscriptions = try agents.register(type, subscriptions: subscriptions, factory: factory, serializers: registry)
     var added: [Subscription] = []
     do {
       let host = try await awaitConnection(within: configuration.defaultRPCTimeout)

@@ -1,6 +1,6 @@
 import AgentCore
 import AgentWire
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import GrpcHost
 import Logging

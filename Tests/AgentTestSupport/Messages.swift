@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 import AgentRuntimeTesting
 import ExampleAgents
 import SwiftProtobuf

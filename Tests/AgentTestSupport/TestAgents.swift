@@ -1,4 +1,4 @@
-import AgentCore
+public import AgentCore
 import SwiftProtobuf
 
 /// Answers chat with its own key; records published chat it receives.

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// Runs agents in this process: the same ``AgentRuntime`` API as the distributed worker, with
@@ -112,10 +112,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     subscriptions: [TopicFilter],
     factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A
   ) async throws {
-    let traits = RegisteredAgentTraits(of: A.self, subscriptions: subscriptions)
-    let classSubscriptions = try traits.subscriptions.subscriptions(for: type)
-    try agents.register(type, factory: { try await factory($0, $1) })
-    registry.withLock { $0.formUnion(traits.serializers) }
+    let classSubscriptions = try agents.register(type, subscriptions: subscriptions, factory: factory, serializers: registry)
     do {
       // Add every subscription or none, so a refusal leaves nothing half-registered.
       try subscriptionSet.withLock { set throws(AgentRuntimeError) in

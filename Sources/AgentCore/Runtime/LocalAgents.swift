@@ -1,6 +1,6 @@
 import Foundation
-import Logging
-import Synchronization
+package import Logging
+package import Synchronization
 
 /// The agents a runtime hosts in this process: registered factories, lazily created instances,
 /// and one mailbox per instance whose messages start in arrival order.
@@ -124,6 +124,25 @@ package final class LocalAgents: Sendable {
       }
       state.factories[type] = factory
     }
+  }
+
+  /// The local half of an `AgentRuntime.register`: the factory, the serializers derived from `A`
+  /// (added to `serializers`, so that the type's first message already deserializes), and the
+  /// class-level subscriptions to add (those given, then those `A` declares).
+  ///
+  /// - Throws: ``AgentRuntimeError/Code/alreadyExists`` when `type` is registered, and what an
+  ///   invalid subscription throws; nothing is registered then.
+  package func register<A: Agent>(
+    _ type: AgentType,
+    subscriptions: [TopicFilter],
+    factory: @escaping @Sendable (AgentId, any AgentRuntime) async throws -> A,
+    serializers: borrowing Mutex<SerializationRegistry>
+  ) throws(AgentRuntimeError) -> [Subscription] {
+    let traits = RegisteredAgentTraits(of: A.self, subscriptions: subscriptions)
+    let classSubscriptions = try traits.subscriptions.subscriptions(for: type)
+    try register(type, factory: { try await factory($0, $1) })
+    serializers.withLock { $0.formUnion(traits.serializers) }
+    return classSubscriptions
   }
 
   /// Removes the registration of `type` (used to roll back a registration the host refused).

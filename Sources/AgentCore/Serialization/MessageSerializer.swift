@@ -1,5 +1,5 @@
-import Foundation
-import SwiftProtobuf
+public import Foundation
+public import SwiftProtobuf
 
 /// Converts one message type to and from bytes of one content type.
 ///

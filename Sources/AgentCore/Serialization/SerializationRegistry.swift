@@ -1,5 +1,5 @@
 import Foundation
-import SwiftProtobuf
+public import SwiftProtobuf
 
 /// The message types a runtime can put on the wire, keyed by (type name, content type).
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A message in serialized form: its type name, MIME content type, and bytes.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Which topics a subscription matches.
 public enum TopicFilter: Hashable, Sendable, CustomStringConvertible {

@@ -15,98 +15,98 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/grpc/grpc-swift
 
-import GRPCCore
-import GRPCProtobuf
+package import GRPCCore
+internal import GRPCProtobuf
 
 // MARK: - agents.AgentRpc
 
 /// Namespace containing generated types for the "agents.AgentRpc" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-public enum Agents_AgentRpc: Sendable {
+package enum Agents_AgentRpc: Sendable {
     /// Service descriptor for the "agents.AgentRpc" service.
-    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc")
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc")
     /// Namespace for method metadata.
-    public enum Method: Sendable {
+    package enum Method: Sendable {
         /// Namespace for "OpenChannel" metadata.
-        public enum OpenChannel: Sendable {
+        package enum OpenChannel: Sendable {
             /// Request type for "OpenChannel".
-            public typealias Input = Agents_Message
+            package typealias Input = Agents_Message
             /// Response type for "OpenChannel".
-            public typealias Output = Agents_Message
+            package typealias Output = Agents_Message
             /// Descriptor for "OpenChannel".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "OpenChannel",
                 type: .bidirectionalStreaming
             )
         }
         /// Namespace for "OpenControlChannel" metadata.
-        public enum OpenControlChannel: Sendable {
+        package enum OpenControlChannel: Sendable {
             /// Request type for "OpenControlChannel".
-            public typealias Input = Agents_ControlMessage
+            package typealias Input = Agents_ControlMessage
             /// Response type for "OpenControlChannel".
-            public typealias Output = Agents_ControlMessage
+            package typealias Output = Agents_ControlMessage
             /// Descriptor for "OpenControlChannel".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "OpenControlChannel",
                 type: .bidirectionalStreaming
             )
         }
         /// Namespace for "RegisterAgent" metadata.
-        public enum RegisterAgent: Sendable {
+        package enum RegisterAgent: Sendable {
             /// Request type for "RegisterAgent".
-            public typealias Input = Agents_RegisterAgentTypeRequest
+            package typealias Input = Agents_RegisterAgentTypeRequest
             /// Response type for "RegisterAgent".
-            public typealias Output = Agents_RegisterAgentTypeResponse
+            package typealias Output = Agents_RegisterAgentTypeResponse
             /// Descriptor for "RegisterAgent".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "RegisterAgent",
                 type: .unary
             )
         }
         /// Namespace for "AddSubscription" metadata.
-        public enum AddSubscription: Sendable {
+        package enum AddSubscription: Sendable {
             /// Request type for "AddSubscription".
-            public typealias Input = Agents_AddSubscriptionRequest
+            package typealias Input = Agents_AddSubscriptionRequest
             /// Response type for "AddSubscription".
-            public typealias Output = Agents_AddSubscriptionResponse
+            package typealias Output = Agents_AddSubscriptionResponse
             /// Descriptor for "AddSubscription".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "AddSubscription",
                 type: .unary
             )
         }
         /// Namespace for "RemoveSubscription" metadata.
-        public enum RemoveSubscription: Sendable {
+        package enum RemoveSubscription: Sendable {
             /// Request type for "RemoveSubscription".
-            public typealias Input = Agents_RemoveSubscriptionRequest
+            package typealias Input = Agents_RemoveSubscriptionRequest
             /// Response type for "RemoveSubscription".
-            public typealias Output = Agents_RemoveSubscriptionResponse
+            package typealias Output = Agents_RemoveSubscriptionResponse
             /// Descriptor for "RemoveSubscription".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "RemoveSubscription",
                 type: .unary
             )
         }
         /// Namespace for "GetSubscriptions" metadata.
-        public enum GetSubscriptions: Sendable {
+        package enum GetSubscriptions: Sendable {
             /// Request type for "GetSubscriptions".
-            public typealias Input = Agents_GetSubscriptionsRequest
+            package typealias Input = Agents_GetSubscriptionsRequest
             /// Response type for "GetSubscriptions".
-            public typealias Output = Agents_GetSubscriptionsResponse
+            package typealias Output = Agents_GetSubscriptionsResponse
             /// Descriptor for "GetSubscriptions".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc"),
                 method: "GetSubscriptions",
                 type: .unary
             )
         }
         /// Descriptors for all methods in the "agents.AgentRpc" service.
-        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
             OpenChannel.descriptor,
             OpenControlChannel.descriptor,
             RegisterAgent.descriptor,
@@ -120,7 +120,7 @@ public enum Agents_AgentRpc: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "agents.AgentRpc" service.
-    public static let agents_AgentRpc = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc")
+    package static let agents_AgentRpc = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.AgentRpc")
 }
 
 // MARK: agents.AgentRpc (server)
@@ -138,7 +138,7 @@ extension Agents_AgentRpc {
     ///
     /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
     /// or ``SimpleServiceProtocol`` instead.
-    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    package protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "OpenChannel" method.
         ///
         /// - Parameters:
@@ -231,7 +231,7 @@ extension Agents_AgentRpc {
     /// trailing response metadata. If you don't need these then consider using
     /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
     /// use ``StreamingServiceProtocol``.
-    public protocol ServiceProtocol: Agents_AgentRpc.StreamingServiceProtocol {
+    package protocol ServiceProtocol: Agents_AgentRpc.StreamingServiceProtocol {
         /// Handle the "OpenChannel" method.
         ///
         /// - Parameters:
@@ -322,7 +322,7 @@ extension Agents_AgentRpc {
     /// This is the highest level protocol for the service. The API is the easiest to use but
     /// doesn't provide access to request or response metadata. If you need access to these
     /// then use ``ServiceProtocol`` instead.
-    public protocol SimpleServiceProtocol: Agents_AgentRpc.ServiceProtocol {
+    package protocol SimpleServiceProtocol: Agents_AgentRpc.ServiceProtocol {
         /// Handle the "OpenChannel" method.
         ///
         /// - Parameters:
@@ -414,7 +414,7 @@ extension Agents_AgentRpc {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_AgentRpc.StreamingServiceProtocol {
-    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    package func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Agents_AgentRpc.Method.OpenChannel.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Agents_Message>(),
@@ -487,7 +487,7 @@ extension Agents_AgentRpc.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_AgentRpc.ServiceProtocol {
-    public func registerAgent(
+    package func registerAgent(
         request: GRPCCore.StreamingServerRequest<Agents_RegisterAgentTypeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_RegisterAgentTypeResponse> {
@@ -498,7 +498,7 @@ extension Agents_AgentRpc.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func addSubscription(
+    package func addSubscription(
         request: GRPCCore.StreamingServerRequest<Agents_AddSubscriptionRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_AddSubscriptionResponse> {
@@ -509,7 +509,7 @@ extension Agents_AgentRpc.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func removeSubscription(
+    package func removeSubscription(
         request: GRPCCore.StreamingServerRequest<Agents_RemoveSubscriptionRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_RemoveSubscriptionResponse> {
@@ -520,7 +520,7 @@ extension Agents_AgentRpc.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func getSubscriptions(
+    package func getSubscriptions(
         request: GRPCCore.StreamingServerRequest<Agents_GetSubscriptionsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_GetSubscriptionsResponse> {
@@ -535,7 +535,7 @@ extension Agents_AgentRpc.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_AgentRpc.SimpleServiceProtocol {
-    public func openChannel(
+    package func openChannel(
         request: GRPCCore.StreamingServerRequest<Agents_Message>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Message> {
@@ -552,7 +552,7 @@ extension Agents_AgentRpc.SimpleServiceProtocol {
         )
     }
 
-    public func openControlChannel(
+    package func openControlChannel(
         request: GRPCCore.StreamingServerRequest<Agents_ControlMessage>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_ControlMessage> {
@@ -569,7 +569,7 @@ extension Agents_AgentRpc.SimpleServiceProtocol {
         )
     }
 
-    public func registerAgent(
+    package func registerAgent(
         request: GRPCCore.ServerRequest<Agents_RegisterAgentTypeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_RegisterAgentTypeResponse> {
@@ -582,7 +582,7 @@ extension Agents_AgentRpc.SimpleServiceProtocol {
         )
     }
 
-    public func addSubscription(
+    package func addSubscription(
         request: GRPCCore.ServerRequest<Agents_AddSubscriptionRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_AddSubscriptionResponse> {
@@ -595,7 +595,7 @@ extension Agents_AgentRpc.SimpleServiceProtocol {
         )
     }
 
-    public func removeSubscription(
+    package func removeSubscription(
         request: GRPCCore.ServerRequest<Agents_RemoveSubscriptionRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_RemoveSubscriptionResponse> {
@@ -608,7 +608,7 @@ extension Agents_AgentRpc.SimpleServiceProtocol {
         )
     }
 
-    public func getSubscriptions(
+    package func getSubscriptions(
         request: GRPCCore.ServerRequest<Agents_GetSubscriptionsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_GetSubscriptionsResponse> {
@@ -630,7 +630,7 @@ extension Agents_AgentRpc {
     ///
     /// You don't need to implement this protocol directly, use the generated
     /// implementation, ``Client``.
-    public protocol ClientProtocol: Sendable {
+    package protocol ClientProtocol: Sendable {
         /// Call the "OpenChannel" method.
         ///
         /// - Parameters:
@@ -751,14 +751,14 @@ extension Agents_AgentRpc {
     /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
     /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
     /// means of communication with the remote peer.
-    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -773,7 +773,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func openChannel<Result>(
+        package func openChannel<Result>(
             request: GRPCCore.StreamingClientRequest<Agents_Message>,
             serializer: some GRPCCore.MessageSerializer<Agents_Message>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Message>,
@@ -801,7 +801,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func openControlChannel<Result>(
+        package func openControlChannel<Result>(
             request: GRPCCore.StreamingClientRequest<Agents_ControlMessage>,
             serializer: some GRPCCore.MessageSerializer<Agents_ControlMessage>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_ControlMessage>,
@@ -829,7 +829,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func registerAgent<Result>(
+        package func registerAgent<Result>(
             request: GRPCCore.ClientRequest<Agents_RegisterAgentTypeRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_RegisterAgentTypeRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_RegisterAgentTypeResponse>,
@@ -859,7 +859,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func addSubscription<Result>(
+        package func addSubscription<Result>(
             request: GRPCCore.ClientRequest<Agents_AddSubscriptionRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_AddSubscriptionRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_AddSubscriptionResponse>,
@@ -889,7 +889,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func removeSubscription<Result>(
+        package func removeSubscription<Result>(
             request: GRPCCore.ClientRequest<Agents_RemoveSubscriptionRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_RemoveSubscriptionRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_RemoveSubscriptionResponse>,
@@ -919,7 +919,7 @@ extension Agents_AgentRpc {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func getSubscriptions<Result>(
+        package func getSubscriptions<Result>(
             request: GRPCCore.ClientRequest<Agents_GetSubscriptionsRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_GetSubscriptionsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_GetSubscriptionsResponse>,
@@ -952,7 +952,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func openChannel<Result>(
+    package func openChannel<Result>(
         request: GRPCCore.StreamingClientRequest<Agents_Message>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Agents_Message>) async throws -> Result
@@ -975,7 +975,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func openControlChannel<Result>(
+    package func openControlChannel<Result>(
         request: GRPCCore.StreamingClientRequest<Agents_ControlMessage>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Agents_ControlMessage>) async throws -> Result
@@ -998,7 +998,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func registerAgent<Result>(
+    package func registerAgent<Result>(
         request: GRPCCore.ClientRequest<Agents_RegisterAgentTypeRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_RegisterAgentTypeResponse>) async throws -> Result = { response in
@@ -1023,7 +1023,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func addSubscription<Result>(
+    package func addSubscription<Result>(
         request: GRPCCore.ClientRequest<Agents_AddSubscriptionRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_AddSubscriptionResponse>) async throws -> Result = { response in
@@ -1048,7 +1048,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func removeSubscription<Result>(
+    package func removeSubscription<Result>(
         request: GRPCCore.ClientRequest<Agents_RemoveSubscriptionRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_RemoveSubscriptionResponse>) async throws -> Result = { response in
@@ -1073,7 +1073,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func getSubscriptions<Result>(
+    package func getSubscriptions<Result>(
         request: GRPCCore.ClientRequest<Agents_GetSubscriptionsRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_GetSubscriptionsResponse>) async throws -> Result = { response in
@@ -1104,7 +1104,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func openChannel<Result>(
+    package func openChannel<Result>(
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Agents_Message>) async throws -> Void,
@@ -1132,7 +1132,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func openControlChannel<Result>(
+    package func openControlChannel<Result>(
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Agents_ControlMessage>) async throws -> Void,
@@ -1159,7 +1159,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func registerAgent<Result>(
+    package func registerAgent<Result>(
         _ message: Agents_RegisterAgentTypeRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1188,7 +1188,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func addSubscription<Result>(
+    package func addSubscription<Result>(
         _ message: Agents_AddSubscriptionRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1217,7 +1217,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func removeSubscription<Result>(
+    package func removeSubscription<Result>(
         _ message: Agents_RemoveSubscriptionRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1246,7 +1246,7 @@ extension Agents_AgentRpc.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func getSubscriptions<Result>(
+    package func getSubscriptions<Result>(
         _ message: Agents_GetSubscriptionsRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,

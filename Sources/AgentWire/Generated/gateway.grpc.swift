@@ -15,85 +15,85 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/grpc/grpc-swift
 
-import GRPCCore
-import GRPCProtobuf
+package import GRPCCore
+internal import GRPCProtobuf
 
 // MARK: - agents.gateway.v1.Gateway
 
 /// Namespace containing generated types for the "agents.gateway.v1.Gateway" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-public enum Agents_Gateway_V1_Gateway: Sendable {
+package enum Agents_Gateway_V1_Gateway: Sendable {
     /// Service descriptor for the "agents.gateway.v1.Gateway" service.
-    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway")
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway")
     /// Namespace for method metadata.
-    public enum Method: Sendable {
+    package enum Method: Sendable {
         /// Namespace for "Invoke" metadata.
-        public enum Invoke: Sendable {
+        package enum Invoke: Sendable {
             /// Request type for "Invoke".
-            public typealias Input = Agents_Gateway_V1_InvokeRequest
+            package typealias Input = Agents_Gateway_V1_InvokeRequest
             /// Response type for "Invoke".
-            public typealias Output = Agents_Gateway_V1_InvokeResponse
+            package typealias Output = Agents_Gateway_V1_InvokeResponse
             /// Descriptor for "Invoke".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway"),
                 method: "Invoke",
                 type: .unary
             )
         }
         /// Namespace for "InvokeStream" metadata.
-        public enum InvokeStream: Sendable {
+        package enum InvokeStream: Sendable {
             /// Request type for "InvokeStream".
-            public typealias Input = Agents_Gateway_V1_InvokeRequest
+            package typealias Input = Agents_Gateway_V1_InvokeRequest
             /// Response type for "InvokeStream".
-            public typealias Output = Agents_Gateway_V1_InvokeStreamEvent
+            package typealias Output = Agents_Gateway_V1_InvokeStreamEvent
             /// Descriptor for "InvokeStream".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway"),
                 method: "InvokeStream",
                 type: .serverStreaming
             )
         }
         /// Namespace for "Publish" metadata.
-        public enum Publish: Sendable {
+        package enum Publish: Sendable {
             /// Request type for "Publish".
-            public typealias Input = Agents_Gateway_V1_PublishRequest
+            package typealias Input = Agents_Gateway_V1_PublishRequest
             /// Response type for "Publish".
-            public typealias Output = Agents_Gateway_V1_PublishResponse
+            package typealias Output = Agents_Gateway_V1_PublishResponse
             /// Descriptor for "Publish".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway"),
                 method: "Publish",
                 type: .unary
             )
         }
         /// Namespace for "Subscribe" metadata.
-        public enum Subscribe: Sendable {
+        package enum Subscribe: Sendable {
             /// Request type for "Subscribe".
-            public typealias Input = Agents_Gateway_V1_SubscribeRequest
+            package typealias Input = Agents_Gateway_V1_SubscribeRequest
             /// Response type for "Subscribe".
-            public typealias Output = Agents_Gateway_V1_TopicEvent
+            package typealias Output = Agents_Gateway_V1_TopicEvent
             /// Descriptor for "Subscribe".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway"),
                 method: "Subscribe",
                 type: .serverStreaming
             )
         }
         /// Namespace for "ListAgentTypes" metadata.
-        public enum ListAgentTypes: Sendable {
+        package enum ListAgentTypes: Sendable {
             /// Request type for "ListAgentTypes".
-            public typealias Input = Agents_Gateway_V1_ListAgentTypesRequest
+            package typealias Input = Agents_Gateway_V1_ListAgentTypesRequest
             /// Response type for "ListAgentTypes".
-            public typealias Output = Agents_Gateway_V1_ListAgentTypesResponse
+            package typealias Output = Agents_Gateway_V1_ListAgentTypesResponse
             /// Descriptor for "ListAgentTypes".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway"),
                 method: "ListAgentTypes",
                 type: .unary
             )
         }
         /// Descriptors for all methods in the "agents.gateway.v1.Gateway" service.
-        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Invoke.descriptor,
             InvokeStream.descriptor,
             Publish.descriptor,
@@ -106,7 +106,7 @@ public enum Agents_Gateway_V1_Gateway: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "agents.gateway.v1.Gateway" service.
-    public static let agents_gateway_v1_Gateway = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway")
+    package static let agents_gateway_v1_Gateway = GRPCCore.ServiceDescriptor(fullyQualifiedService: "agents.gateway.v1.Gateway")
 }
 
 // MARK: agents.gateway.v1.Gateway (server)
@@ -124,7 +124,7 @@ extension Agents_Gateway_V1_Gateway {
     ///
     /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
     /// or ``SimpleServiceProtocol`` instead.
-    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    package protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Invoke" method.
         ///
         /// > Source IDL Documentation:
@@ -225,7 +225,7 @@ extension Agents_Gateway_V1_Gateway {
     /// trailing response metadata. If you don't need these then consider using
     /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
     /// use ``StreamingServiceProtocol``.
-    public protocol ServiceProtocol: Agents_Gateway_V1_Gateway.StreamingServiceProtocol {
+    package protocol ServiceProtocol: Agents_Gateway_V1_Gateway.StreamingServiceProtocol {
         /// Handle the "Invoke" method.
         ///
         /// > Source IDL Documentation:
@@ -324,7 +324,7 @@ extension Agents_Gateway_V1_Gateway {
     /// This is the highest level protocol for the service. The API is the easiest to use but
     /// doesn't provide access to request or response metadata. If you need access to these
     /// then use ``ServiceProtocol`` instead.
-    public protocol SimpleServiceProtocol: Agents_Gateway_V1_Gateway.ServiceProtocol {
+    package protocol SimpleServiceProtocol: Agents_Gateway_V1_Gateway.ServiceProtocol {
         /// Handle the "Invoke" method.
         ///
         /// > Source IDL Documentation:
@@ -424,7 +424,7 @@ extension Agents_Gateway_V1_Gateway {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_Gateway_V1_Gateway.StreamingServiceProtocol {
-    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    package func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Agents_Gateway_V1_Gateway.Method.Invoke.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Agents_Gateway_V1_InvokeRequest>(),
@@ -486,7 +486,7 @@ extension Agents_Gateway_V1_Gateway.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_Gateway_V1_Gateway.ServiceProtocol {
-    public func invoke(
+    package func invoke(
         request: GRPCCore.StreamingServerRequest<Agents_Gateway_V1_InvokeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_InvokeResponse> {
@@ -497,7 +497,7 @@ extension Agents_Gateway_V1_Gateway.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func invokeStream(
+    package func invokeStream(
         request: GRPCCore.StreamingServerRequest<Agents_Gateway_V1_InvokeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_InvokeStreamEvent> {
@@ -508,7 +508,7 @@ extension Agents_Gateway_V1_Gateway.ServiceProtocol {
         return response
     }
 
-    public func publish(
+    package func publish(
         request: GRPCCore.StreamingServerRequest<Agents_Gateway_V1_PublishRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_PublishResponse> {
@@ -519,7 +519,7 @@ extension Agents_Gateway_V1_Gateway.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func subscribe(
+    package func subscribe(
         request: GRPCCore.StreamingServerRequest<Agents_Gateway_V1_SubscribeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_TopicEvent> {
@@ -530,7 +530,7 @@ extension Agents_Gateway_V1_Gateway.ServiceProtocol {
         return response
     }
 
-    public func listAgentTypes(
+    package func listAgentTypes(
         request: GRPCCore.StreamingServerRequest<Agents_Gateway_V1_ListAgentTypesRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_ListAgentTypesResponse> {
@@ -545,7 +545,7 @@ extension Agents_Gateway_V1_Gateway.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
-    public func invoke(
+    package func invoke(
         request: GRPCCore.ServerRequest<Agents_Gateway_V1_InvokeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_Gateway_V1_InvokeResponse> {
@@ -558,7 +558,7 @@ extension Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         )
     }
 
-    public func invokeStream(
+    package func invokeStream(
         request: GRPCCore.ServerRequest<Agents_Gateway_V1_InvokeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_InvokeStreamEvent> {
@@ -575,7 +575,7 @@ extension Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         )
     }
 
-    public func publish(
+    package func publish(
         request: GRPCCore.ServerRequest<Agents_Gateway_V1_PublishRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_Gateway_V1_PublishResponse> {
@@ -588,7 +588,7 @@ extension Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         )
     }
 
-    public func subscribe(
+    package func subscribe(
         request: GRPCCore.ServerRequest<Agents_Gateway_V1_SubscribeRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Agents_Gateway_V1_TopicEvent> {
@@ -605,7 +605,7 @@ extension Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         )
     }
 
-    public func listAgentTypes(
+    package func listAgentTypes(
         request: GRPCCore.ServerRequest<Agents_Gateway_V1_ListAgentTypesRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Agents_Gateway_V1_ListAgentTypesResponse> {
@@ -627,7 +627,7 @@ extension Agents_Gateway_V1_Gateway {
     ///
     /// You don't need to implement this protocol directly, use the generated
     /// implementation, ``Client``.
-    public protocol ClientProtocol: Sendable {
+    package protocol ClientProtocol: Sendable {
         /// Call the "Invoke" method.
         ///
         /// > Source IDL Documentation:
@@ -751,14 +751,14 @@ extension Agents_Gateway_V1_Gateway {
     /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
     /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
     /// means of communication with the remote peer.
-    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -777,7 +777,7 @@ extension Agents_Gateway_V1_Gateway {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func invoke<Result>(
+        package func invoke<Result>(
             request: GRPCCore.ClientRequest<Agents_Gateway_V1_InvokeRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_Gateway_V1_InvokeRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Gateway_V1_InvokeResponse>,
@@ -812,7 +812,7 @@ extension Agents_Gateway_V1_Gateway {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func invokeStream<Result>(
+        package func invokeStream<Result>(
             request: GRPCCore.ClientRequest<Agents_Gateway_V1_InvokeRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_Gateway_V1_InvokeRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Gateway_V1_InvokeStreamEvent>,
@@ -844,7 +844,7 @@ extension Agents_Gateway_V1_Gateway {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func publish<Result>(
+        package func publish<Result>(
             request: GRPCCore.ClientRequest<Agents_Gateway_V1_PublishRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_Gateway_V1_PublishRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Gateway_V1_PublishResponse>,
@@ -879,7 +879,7 @@ extension Agents_Gateway_V1_Gateway {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func subscribe<Result>(
+        package func subscribe<Result>(
             request: GRPCCore.ClientRequest<Agents_Gateway_V1_SubscribeRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_Gateway_V1_SubscribeRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Gateway_V1_TopicEvent>,
@@ -911,7 +911,7 @@ extension Agents_Gateway_V1_Gateway {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func listAgentTypes<Result>(
+        package func listAgentTypes<Result>(
             request: GRPCCore.ClientRequest<Agents_Gateway_V1_ListAgentTypesRequest>,
             serializer: some GRPCCore.MessageSerializer<Agents_Gateway_V1_ListAgentTypesRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Agents_Gateway_V1_ListAgentTypesResponse>,
@@ -948,7 +948,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func invoke<Result>(
+    package func invoke<Result>(
         request: GRPCCore.ClientRequest<Agents_Gateway_V1_InvokeRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_Gateway_V1_InvokeResponse>) async throws -> Result = { response in
@@ -978,7 +978,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func invokeStream<Result>(
+    package func invokeStream<Result>(
         request: GRPCCore.ClientRequest<Agents_Gateway_V1_InvokeRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Agents_Gateway_V1_InvokeStreamEvent>) async throws -> Result
@@ -1005,7 +1005,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func publish<Result>(
+    package func publish<Result>(
         request: GRPCCore.ClientRequest<Agents_Gateway_V1_PublishRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_Gateway_V1_PublishResponse>) async throws -> Result = { response in
@@ -1035,7 +1035,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func subscribe<Result>(
+    package func subscribe<Result>(
         request: GRPCCore.ClientRequest<Agents_Gateway_V1_SubscribeRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Agents_Gateway_V1_TopicEvent>) async throws -> Result
@@ -1062,7 +1062,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func listAgentTypes<Result>(
+    package func listAgentTypes<Result>(
         request: GRPCCore.ClientRequest<Agents_Gateway_V1_ListAgentTypesRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Agents_Gateway_V1_ListAgentTypesResponse>) async throws -> Result = { response in
@@ -1096,7 +1096,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func invoke<Result>(
+    package func invoke<Result>(
         _ message: Agents_Gateway_V1_InvokeRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1130,7 +1130,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func invokeStream<Result>(
+    package func invokeStream<Result>(
         _ message: Agents_Gateway_V1_InvokeRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1161,7 +1161,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func publish<Result>(
+    package func publish<Result>(
         _ message: Agents_Gateway_V1_PublishRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1195,7 +1195,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func subscribe<Result>(
+    package func subscribe<Result>(
         _ message: Agents_Gateway_V1_SubscribeRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -1226,7 +1226,7 @@ extension Agents_Gateway_V1_Gateway.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func listAgentTypes<Result>(
+    package func listAgentTypes<Result>(
         _ message: Agents_Gateway_V1_ListAgentTypesRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,

@@ -1,5 +1,5 @@
 import AgentCore
-import AgentWire
+package import AgentWire
 import DequeModule
 import Synchronization
 

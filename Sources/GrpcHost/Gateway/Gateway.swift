@@ -1,5 +1,5 @@
-import AgentCore
-import AgentWire
+package import AgentCore
+package import AgentWire
 import Foundation
 import Logging
 import SwiftProtobuf

@@ -1,6 +1,6 @@
-import AgentCore
-import AgentWire
-import Foundation
+package import AgentCore
+package import AgentWire
+package import Foundation
 
 /// JSON shapes of the gateway's HTTP API: messages in, CloudEvents and payloads out.
 package enum GatewayJSON {
