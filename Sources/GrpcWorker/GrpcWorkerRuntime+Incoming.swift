@@ -29,7 +29,7 @@ extension GrpcWorkerRuntime {
       response.payload = Agents_Payload()
     case .success(let value?):
       do {
-        let payload = try serializers.serialize(value)
+        let payload = try serialize(value)
         try checkSize(payload, "the response to request '\(requestId)'")
         response = Agents_RpcResponse()
         response.requestID = requestId
@@ -65,7 +65,7 @@ extension GrpcWorkerRuntime {
           code: .resourceExhausted,
           message: "the request to \(target) is \(payload.data.count) bytes, over the receiving worker's limit of \(configuration.maxMessageSize) bytes")
       }
-      message = try serializers.deserialize(payload)
+      message = try deserialize(payload)
     } catch {
       return respond(to: requestId, with: .failure(error))
     }
@@ -123,7 +123,7 @@ extension GrpcWorkerRuntime {
       return
     }
     do {
-      reply.resolve(.success(try serializers.deserialize(SerializedPayload(wire: payload))))
+      reply.resolve(.success(try deserialize(SerializedPayload(wire: payload))))
     } catch {
       reply.resolve(.failure(error))
     }
@@ -144,7 +144,7 @@ extension GrpcWorkerRuntime {
         throw AgentRuntimeError(
           code: .invalidArgument, message: "unsupported content type '\(event.payload.contentType)'")
       }
-      message = try serializers.deserialize(event.payload)
+      message = try deserialize(event.payload)
     } catch {
       logger.warning("published message dropped", metadata: ["event-id": "\(wire.id)", "error": "\(error)"])
       return

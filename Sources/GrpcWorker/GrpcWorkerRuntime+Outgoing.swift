@@ -43,7 +43,7 @@ extension GrpcWorkerRuntime {
     guard !agents.isShutDown else { throw LocalAgents.shutDownError }
     let timeout = options.timeout ?? configuration.defaultRPCTimeout
     let deadline = ContinuousClock.now + timeout
-    let payload = try serializers.serialize(message)
+    let payload = try serialize(message)
     try checkSize(payload, "the message to \(recipient)")
     let sender = options.sender ?? MessageContext.current?.recipient
     let reply = OneShot<(any Sendable)?>()
@@ -100,7 +100,7 @@ extension GrpcWorkerRuntime {
       topic: topic,
       sender: options.sender ?? MessageContext.current?.recipient,
       messageId: options.messageId ?? UUID().uuidString,
-      payload: try serializers.serialize(message)
+      payload: try serialize(message)
     )
     try checkSize(event.payload, "the message published to \(topic)")
     let wire = try Io_Cloudevents_V1_CloudEvent(event)

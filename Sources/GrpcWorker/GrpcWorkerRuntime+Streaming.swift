@@ -25,7 +25,7 @@ extension GrpcWorkerRuntime {
     }
     do {
       let event = try PublishedEvent(wire: wire)
-      onChunk(try serializers.deserialize(event.payload))
+      onChunk(try deserialize(event.payload))
     } catch {
       logger.warning("chunk dropped", metadata: ["request-id": "\(requestId)", "error": "\(error)"])
     }

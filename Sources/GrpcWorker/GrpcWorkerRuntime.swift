@@ -71,6 +71,16 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   /// The message types this worker can put on the wire: those given at creation, plus those
   /// derived from each registered `RoutedAgent`'s handlers.
   public var serializers: SerializationRegistry { registry.withLock { $0 } }
+
+  /// Serializes with the registry in place (under its lock, no copy of it per message).
+  func serialize(_ message: any Sendable) throws(AgentRuntimeError) -> SerializedPayload {
+    try registry.withLock { registry throws(AgentRuntimeError) in try registry.serialize(message) }
+  }
+
+  /// Deserializes with the registry in place (under its lock, no copy of it per message).
+  func deserialize(_ payload: SerializedPayload) throws(AgentRuntimeError) -> any Sendable {
+    try registry.withLock { registry throws(AgentRuntimeError) in try registry.deserialize(payload) }
+  }
   let registry: Mutex<SerializationRegistry>
   let logger: Logger
   let agents: LocalAgents

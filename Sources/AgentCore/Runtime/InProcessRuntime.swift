@@ -81,7 +81,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
   /// is on; `message` itself otherwise.
   private func crossing(_ message: any Sendable) throws(AgentRuntimeError) -> any Sendable {
     guard configuration.roundTripsMessages else { return message }
-    return try serializers.roundTrip(message)
+    return try registry.withLock { registry throws(AgentRuntimeError) in try registry.roundTrip(message) }
   }
 
   // MARK: Lifecycle
