@@ -16,6 +16,7 @@ let package = Package(
     .library(name: "GrpcHost", targets: ["GrpcHost"]),
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .library(name: "AgentRuntimeTesting", targets: ["AgentRuntimeTesting"]),
+    .library(name: "AgentStateSQLite", targets: ["AgentStateSQLite"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
     .executable(name: "example-worker", targets: ["ExampleWorker"]),
     .executable(name: "runtime-bench", targets: ["RuntimeBench"]),
@@ -32,6 +33,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -111,6 +113,16 @@ let package = Package(
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Agent state in an embedded SQLite file (a product apart, so that workers need not build SQLite).
+    .target(
+      name: "AgentStateSQLite",
+      dependencies: [
+        "AgentCore",
+        .product(name: "SQLiteNIO", package: "sqlite-nio"),
+        .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -205,7 +217,7 @@ let package = Package(
     ),
     .testTarget(
       name: "AgentCoreTests",
-      dependencies: ["AgentCore", "AgentTestSupport"],
+      dependencies: ["AgentCore", "AgentTestSupport", "AgentStateSQLite"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -19,6 +19,8 @@ package enum RpcErrorCode {
     case .invalidArgument: return "invalid-argument"
     case .cancelled: return "cancelled"
     case .resourceExhausted: return "resource-exhausted"
+    case .stateConflict: return "state-conflict"
+    case .stateStoreFailed: return "state-store-failed"
     default: return "handler-failed"
     }
   }
@@ -34,6 +36,8 @@ package enum RpcErrorCode {
     case "invalid-argument": return .invalidArgument
     case "cancelled": return .cancelled
     case "resource-exhausted": return .resourceExhausted
+    case "state-conflict": return .stateConflict
+    case "state-store-failed": return .stateStoreFailed
     default: return .handlerFailed
     }
   }

@@ -30,6 +30,8 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
       case unexpectedResponse
       case unauthenticated
       case internalError
+      case stateConflict
+      case stateStoreFailed
     }
 
     private let wrapped: Wrapped
@@ -63,6 +65,11 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
     public static let unauthenticated = Code(.unauthenticated)
     /// A bug or broken invariant in the runtime itself.
     public static let internalError = Code(.internalError)
+    /// An agent's state was not saved: a newer version is stored (another instance of the same
+    /// agent saved since this one loaded it, as after a move), and older state never overwrites it.
+    public static let stateConflict = Code(.stateConflict)
+    /// The state store could not load or save an agent's state (it is unreachable, or failed).
+    public static let stateStoreFailed = Code(.stateStoreFailed)
 
     public var description: String { String(describing: wrapped) }
   }

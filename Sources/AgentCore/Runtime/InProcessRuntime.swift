@@ -39,6 +39,9 @@ public final class InProcessRuntime: AgentRuntime, Service {
     /// with no serializer, or one that does not survive encoding, then fails here as it would on
     /// the wire, instead of only in production. Default false; the testing product turns it on.
     public var roundTripsMessages: Bool
+    /// Where ``StatefulAgent``s' state is kept: loaded when an instance is activated, saved after
+    /// each handler that completes. `nil` (the default): it lives as long as the instance.
+    public var stateStore: (any AgentStateStore)?
 
     /// Creates a configuration.
     public init(
@@ -71,7 +74,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
     self.configuration = configuration
     self.logger = logger
     self.registry = Mutex(serializers)
-    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
+    self.agents = LocalAgents(
+      logger: logger, gracePeriod: configuration.shutdownGracePeriod, stateStore: configuration.stateStore)
   }
 
   /// The serializers: those given at creation, plus those derived from registered agents.

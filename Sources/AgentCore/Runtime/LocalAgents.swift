@@ -46,6 +46,8 @@ package final class LocalAgents: Sendable {
 
   private let logger: Logger
   private let gracePeriod: Duration
+  /// Where ``StatefulAgent``s' state is loaded from and saved to; `nil`: it is not kept.
+  private let stateStore: (any AgentStateStore)?
   private let shutdownRequested = OneShot<Void>()
   private let state = Mutex(State())
   private let jobs: AsyncStream<@Sendable () async -> Void>
@@ -53,9 +55,10 @@ package final class LocalAgents: Sendable {
 
   /// - Parameter gracePeriod: how long handlers still running at shutdown may take before they
   ///   are cancelled.
-  package init(logger: Logger, gracePeriod: Duration) {
+  package init(logger: Logger, gracePeriod: Duration, stateStore: (any AgentStateStore)? = nil) {
     self.logger = logger
     self.gracePeriod = gracePeriod
+    self.stateStore = stateStore
     (jobs, jobsContinuation) = AsyncStream.makeStream()
   }
 
@@ -232,6 +235,7 @@ package final class LocalAgents: Sendable {
     runtime: any AgentRuntime
   ) async {
     let agent: any Agent
+    let keeper: StateKeeper?
     do {
       agent = try await factory(id, runtime)
       guard agent.id == id else {
@@ -240,10 +244,17 @@ package final class LocalAgents: Sendable {
           message: "the factory for '\(id.type)' made an agent with id \(agent.id), expected \(id)"
         )
       }
+      // Activation: a stateful agent gets its saved state before its first message.
+      if let stateStore, let stateful = agent as? any StatefulAgent {
+        keeper = StateKeeper(id: id, store: stateStore, agent: stateful)
+        try await keeper?.activate()
+      } else {
+        keeper = nil
+      }
       slot.instance.resolve(.success(agent))
     } catch {
       let failure = AgentRuntimeError(
-        code: .internalError,
+        code: (error as? AgentRuntimeError)?.code == .stateStoreFailed ? .stateStoreFailed : .internalError,
         message: "could not create agent \(id): \(error)",
         cause: error
       )
@@ -266,23 +277,25 @@ package final class LocalAgents: Sendable {
         // next message: arrival order is start order, without serializing whole handlers.
         await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
           group.addTask {
-            await self.handle(envelope, agent: agent, onStart: { started.resume() })
+            await self.handle(envelope, agent: agent, keeper: keeper, onStart: { started.resume() })
           }
         }
       }
     }
   }
 
-  private func handle(_ envelope: Envelope, agent: any Agent, onStart: @escaping @Sendable () -> Void) async {
+  private func handle(
+    _ envelope: Envelope, agent: any Agent, keeper: StateKeeper?, onStart: @escaping @Sendable () -> Void
+  ) async {
     guard let reply = envelope.reply else {
-      await run(envelope, agent: agent, onStart: onStart)
+      await run(envelope, agent: agent, keeper: keeper, onStart: onStart)
       return
     }
     // An RPC: when the caller stops waiting (it resolves the reply with its own error) or its
     // deadline passes, cancel the handler. When the handler finishes first, its result resolves the
     // reply and this ends.
     await withTaskGroup(of: Void.self) { group in
-      group.addTask { await self.run(envelope, agent: agent, onStart: onStart) }
+      group.addTask { await self.run(envelope, agent: agent, keeper: keeper, onStart: onStart) }
       group.addTask { _ = try? await reply.value() }
       if let deadline = envelope.deadline {
         let recipient = envelope.context.recipient
@@ -297,22 +310,40 @@ package final class LocalAgents: Sendable {
     }
   }
 
-  private func run(_ envelope: Envelope, agent: any Agent, onStart: @escaping @Sendable () -> Void) async {
+  private func run(
+    _ envelope: Envelope, agent: any Agent, keeper: StateKeeper?, onStart: @escaping @Sendable () -> Void
+  ) async {
+    let response: (any Sendable)?
     do {
-      let response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
-      envelope.reply?.resolve(.success(response))
+      response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
     } catch {
-      let wrapped = AgentRuntimeError.wrappingHandlerError(error)
-      if let reply = envelope.reply {
-        reply.resolve(.failure(wrapped))
-      } else if wrapped.code == .unhandledMessage {
-        logger.notice("published message not handled", metadata: ["error": "\(wrapped.message)"])
-      } else {
-        logger.warning(
-          "handler failed on a published message",
-          metadata: ["agent": "\(envelope.context.recipient)", "error": "\(wrapped.message)"]
-        )
+      return failed(envelope, error)
+    }
+    // The handler completed: its state is saved before its answer goes out.
+    if let keeper {
+      do {
+        try await keeper.save()
+      } catch {
+        logger.error("agent state not saved", metadata: ["agent": "\(keeper.id)", "error": "\(error)"])
+        envelope.reply?.resolve(.failure(error))
+        return
       }
+    }
+    envelope.reply?.resolve(.success(response))
+  }
+
+  /// A handler threw: its caller gets the error (nothing is saved).
+  private func failed(_ envelope: Envelope, _ error: any Error) {
+    let wrapped = AgentRuntimeError.wrappingHandlerError(error)
+    if let reply = envelope.reply {
+      reply.resolve(.failure(wrapped))
+    } else if wrapped.code == .unhandledMessage {
+      logger.notice("published message not handled", metadata: ["error": "\(wrapped.message)"])
+    } else {
+      logger.warning(
+        "handler failed on a published message",
+        metadata: ["agent": "\(envelope.context.recipient)", "error": "\(wrapped.message)"]
+      )
     }
   }
 }
