@@ -41,9 +41,10 @@ extension GrpcWorkerRuntime {
     /// order. Resolve the returned `ready` with its client, to wake the calls that waited.
     mutating func established(_ connection: Live) -> (ready: OneShot<HostClient>, flushed: Int) {
       for message in buffered { connection.outbox.append(message) }
-      defer { buffered = [] }
+      let flushed = buffered.count
+      buffered = []
       live = connection
-      return (ready, buffered.count)
+      return (ready, flushed)
     }
 
     /// The connection ended. What it took but never wrote goes back in front of the buffer
