@@ -17,6 +17,7 @@ let package = Package(
     .library(name: "GrpcWorker", targets: ["GrpcWorker"]),
     .library(name: "AgentRuntimeTesting", targets: ["AgentRuntimeTesting"]),
     .library(name: "AgentStateSQLite", targets: ["AgentStateSQLite"]),
+    .library(name: "AgentStatePostgres", targets: ["AgentStatePostgres"]),
     .executable(name: "runtime-host", targets: ["RuntimeHost"]),
     .executable(name: "example-worker", targets: ["ExampleWorker"]),
     .executable(name: "runtime-bench", targets: ["RuntimeBench"]),
@@ -34,6 +35,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -126,10 +128,21 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Agent state in PostgreSQL (postgres-nio): for the host, never for workers.
+    .target(
+      name: "AgentStatePostgres",
+      dependencies: [
+        "AgentCore",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "RuntimeHost",
       dependencies: [
-        "GrpcHost",
+        "GrpcHost", "AgentStateSQLite", "AgentStatePostgres",
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -208,7 +221,7 @@ let package = Package(
     .target(
       name: "AgentTestSupport",
       dependencies: [
-        "AgentCore", "ExampleAgents", "AgentRuntimeTesting",
+        "AgentCore", "ExampleAgents", "AgentRuntimeTesting", "AgentStateSQLite", "AgentStatePostgres",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
@@ -217,7 +230,11 @@ let package = Package(
     ),
     .testTarget(
       name: "AgentCoreTests",
-      dependencies: ["AgentCore", "AgentTestSupport", "AgentStateSQLite"],
+      dependencies: [
+        "AgentCore", "AgentTestSupport", "AgentStateSQLite", "AgentStatePostgres",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "SQLiteNIO", package: "sqlite-nio"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-generate}
 out=Sources/AgentWire/Generated
-protos=(agent_worker.proto cloudevent.proto health.proto gateway.proto)
-services=(agent_worker.proto health.proto gateway.proto)
+protos=(agent_worker.proto cloudevent.proto health.proto gateway.proto state.proto)
+services=(agent_worker.proto health.proto gateway.proto state.proto)
 include=${PROTOC_INCLUDE:-/usr/include}
 
 command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler libprotobuf-dev" >&2; exit 1; }

@@ -4,7 +4,9 @@
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
 #     the committed generated code matches Protos/;
 #   - openssl, with which the TLS tests make their certificates;
-#   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI).
+#   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI);
+#   - PostgreSQL (Debian: postgresql), for the state store tests: scripts/postgres.sh starts a
+#     throwaway server on loopback for the run and stops it at the end.
 # Usage: scripts/test.sh [extra swift test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,18 @@ fi
 
 scripts/python-env.sh >&2
 python=$PWD/.venv/bin/python
+
+# A PostgreSQL server of our own for the state store tests (a temporary cluster on loopback, run
+# as an unprivileged user, stopped on exit), unless one is given.
+if [[ -z ${AGENTS_TEST_POSTGRES_URL:-} ]]; then
+  if postgres_env=$(scripts/postgres.sh start); then
+    eval "$postgres_env"
+    trap 'scripts/postgres.sh stop "$AGENTS_TEST_POSTGRES_DIR"' EXIT
+    echo "PostgreSQL for the tests: $AGENTS_TEST_POSTGRES_URL" >&2
+  else
+    echo "warning: no PostgreSQL server: its tests are skipped (AGENTS_REQUIRE_POSTGRES=1 makes that a failure)" >&2
+  fi
+fi
 
 swift build
 bin=$(swift build --show-bin-path)

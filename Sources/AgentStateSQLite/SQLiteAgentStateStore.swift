@@ -38,6 +38,9 @@ public final class SQLiteAgentStateStore: AgentStateStore {
       let connection = try await SQLiteConnection.open(storage: .file(path: path))
       do {
         _ = try await connection.query("PRAGMA journal_mode = WAL")
+        // In WAL mode, NORMAL syncs at checkpoints: a commit survives the process being killed
+        // (what a host restart or crash does), not the machine losing power.
+        _ = try await connection.query("PRAGMA synchronous = NORMAL")
         _ = try await connection.query(
           """
           CREATE TABLE IF NOT EXISTS agent_state (

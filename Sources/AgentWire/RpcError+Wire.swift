@@ -21,6 +21,7 @@ package enum RpcErrorCode {
     case .resourceExhausted: return "resource-exhausted"
     case .stateConflict: return "state-conflict"
     case .stateStoreFailed: return "state-store-failed"
+    case .permissionDenied: return "permission-denied"
     default: return "handler-failed"
     }
   }
@@ -38,6 +39,7 @@ package enum RpcErrorCode {
     case "resource-exhausted": return .resourceExhausted
     case "state-conflict": return .stateConflict
     case "state-store-failed": return .stateStoreFailed
+    case "permission-denied": return .permissionDenied
     default: return .handlerFailed
     }
   }

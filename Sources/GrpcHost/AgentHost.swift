@@ -90,6 +90,18 @@ public final class AgentHost: Service, Sendable {
     /// between loops when caller and callee are on different connections (less CPU per message and
     /// lower latency on a small machine), at the cost of using one core for routing.
     public var eventLoopThreads: Int?
+    /// Where the host keeps the state of its workers' `StatefulAgent`s, served to them
+    /// by the `agents.state.v1.AgentStateStore` service on the gRPC port (workers never hold the
+    /// store's credentials). Default: in the host's memory, so state survives a worker's crash
+    /// and an instance's move, but not the host's restart; give a SQLite or PostgreSQL store for
+    /// that. `nil` serves no state (workers' stateful agents then fail to activate).
+    public var stateStore: (any AgentStateStore)? = InMemoryAgentStateStore()
+    /// The largest state a worker may save, in bytes; larger saves are refused
+    /// (RESOURCE_EXHAUSTED) and the handler that made it fails. Default 1 MiB.
+    public var maxStateSize: Int = 1024 * 1024
+    /// How long one load or save may take in the store before the worker's call fails with
+    /// UNAVAILABLE. Default 5 s.
+    public var stateStoreTimeout: Duration = .seconds(5)
 
     /// Creates a configuration.
     public init(
@@ -269,6 +281,13 @@ public final class AgentHost: Service, Sendable {
     }
   }
 
+  /// The state service, when the host keeps state.
+  private var stateService: [any RegistrableRPCService] {
+    guard let store = configuration.stateStore else { return [] }
+    let settings = StateSettings(store: store, maxStateSize: configuration.maxStateSize, timeout: configuration.stateStoreTimeout)
+    return [StateService(settings: settings, router: router, metrics: metrics, logger: logger)]
+  }
+
   private func serve<Transport: ServerTransport>(
     over transport: Transport,
     eventLoopGroup: MultiThreadedEventLoopGroup,
@@ -279,9 +298,11 @@ public final class AgentHost: Service, Sendable {
       services: [
         AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize),
         GatewayService(gateway: gateway, flushInterval: configuration.tapFlushInterval), health,
-      ],
+      ] + stateService,
       interceptorPipeline: configuration.authToken.map {
-        [.apply(BearerTokenInterceptor(token: $0), to: .services([Agents_AgentRpc.descriptor, Agents_Gateway_V1_Gateway.descriptor]))]
+        [.apply(
+          BearerTokenInterceptor(token: $0),
+          to: .services([Agents_AgentRpc.descriptor, Agents_Gateway_V1_Gateway.descriptor, Agents_State_V1_AgentStateStore.descriptor]))]
       } ?? []
     )
     let started = lifecycle.withLock { state in

@@ -50,6 +50,13 @@ extension GrpcWorkerRuntime {
     /// level, unless given a `Logger`. Default `info`; `RUNTIME_WORKER_LOG_LEVEL` sets it for
     /// ``init(host:)`` and ``fromEnvironment(defaultHost:_:)``.
     public var logLevel: LogLevel = .info
+    /// Where this worker's `StatefulAgent`s keep their state. Default: the host's store
+    /// (``StateStorage/host``), which survives this worker's crash: the instance's next worker
+    /// loads it.
+    public var stateStorage: StateStorage = .host
+    /// How long one load or save of an agent's state may take before the handler fails with
+    /// `AgentRuntimeError/Code/unavailable`. Default 10 s.
+    public var stateTimeout: Duration = .seconds(10)
 
     /// Creates a configuration.
     public init(
@@ -128,6 +135,17 @@ extension GrpcWorkerRuntime {
         logLevel = parsed
       }
     }
+  }
+
+  /// Where a worker's `StatefulAgent`s keep their state.
+  public enum StateStorage: Sendable {
+    /// In the host's state store, over the worker's connection (the worker holds no database
+    /// credentials). The state of an agent moved to another worker follows it.
+    case host
+    /// In a store of this process's choosing, such as an `InMemoryAgentStateStore` in a test.
+    case store(any AgentStateStore)
+    /// Nowhere: state lives as long as the instance, as for any agent.
+    case disabled
   }
 
   /// How a worker reaches its host. One transport carries one connection; the worker asks for a

@@ -104,7 +104,7 @@ extension GrpcWorkerRuntime {
   private func connectOnce<Transport: ClientTransport>(over transport: Transport) async -> ConnectionEnd {
     let client = GRPCClient(transport: transport)
     let connection = HostClient(
-      clientId: UUID().uuidString, rpc: Agents_AgentRpc.Client(wrapping: client), authToken: configuration.authToken,
+      clientId: UUID().uuidString, client: client, authToken: configuration.authToken,
       timeout: configuration.defaultRPCTimeout, linkFailure: { [weak self] in self?.link.withLock { $0.failure } })
     let outbox = BatchQueue<Agents_Message>()
     let attempt = Attempt()

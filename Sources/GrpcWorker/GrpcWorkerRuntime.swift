@@ -106,7 +106,19 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     self.link = Mutex(Link(maxBuffered: configuration.maxBufferedPublishes))
     let logger = logger ?? configuration.makeLogger()
     self.logger = logger
-    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod)
+    let hostStore: HostStateStore?
+    let state: StateSettings?
+    switch configuration.stateStorage {
+    case .host:
+      let store = HostStateStore(timeout: configuration.stateTimeout)
+      (hostStore, state) = (store, StateSettings(store: store, maxStateSize: configuration.maxMessageSize, timeout: configuration.stateTimeout))
+    case .store(let store):
+      (hostStore, state) = (nil, StateSettings(store: store, maxStateSize: configuration.maxMessageSize, timeout: configuration.stateTimeout))
+    case .disabled:
+      (hostStore, state) = (nil, nil)
+    }
+    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod, state: state)
+    hostStore?.attach(to: self)
   }
 
   /// The client id of the worker's current connection, waiting for one for at most

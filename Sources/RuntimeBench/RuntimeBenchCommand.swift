@@ -9,6 +9,7 @@ import Foundation
 ///     swift run -c release runtime-bench --host 127.0.0.1:50051 --host-pid 1234
 ///     swift run -c release runtime-bench gateway                # HTTP invoke and SSE fan-out vs worker RPC and publish
 ///     swift run -c release runtime-bench scale                  # publish and RPC cost with 0, 1,000 and 10,000 workers
+///     swift run -c release runtime-bench state --postgres URL   # stateful vs stateless agents: memory, SQLite, PostgreSQL
 ///     swift run -c release runtime-bench load --workers 8 --messages 2000
 ///     swift run -c release runtime-bench soak --duration 600
 ///     swift run -c release runtime-bench reconnect --workers 8
@@ -17,7 +18,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
     abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
-    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, Load.self, Soak.self, Reconnect.self],
+    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, StateBench.self, Load.self, Soak.self, Reconnect.self],
     defaultSubcommand: Throughput.self)
 }
 
@@ -196,11 +197,11 @@ struct HostProcess: Sendable {
   /// With `http`, the host also serves its HTTP gateway on a free port (``http``).
   var http: HostAddress?
 
-  static func start(port: Int = 0, http: Bool = false) async throws -> HostProcess {
+  static func start(port: Int = 0, http: Bool = false, arguments extra: [String] = []) async throws -> HostProcess {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("runtime-host")
     let process = Process()
     process.executableURL = binary
-    process.arguments = ["--address", "127.0.0.1:\(port)", "--log-level", "error"] + (http ? ["--http-address", "127.0.0.1:0"] : [])
+    process.arguments = ["--address", "127.0.0.1:\(port)", "--log-level", "error"] + (http ? ["--http-address", "127.0.0.1:0"] : []) + extra
     let output = Pipe()
     process.standardOutput = output
     let exited = OneShot<Int32>()

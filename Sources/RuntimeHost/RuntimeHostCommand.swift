@@ -64,6 +64,12 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Event loop threads for the gRPC listener (default: one per core). 1 keeps all routing on one thread: less CPU per message and lower latency on small machines, one core's throughput.")
   var eventLoopThreads: Int?
 
+  @Option(help: "Where to keep stateful agents' state: memory (default: survives a worker's crash, not the host's restart), sqlite:PATH (a file; survives restarts), postgres://USER[:PASSWORD]@HOST[:PORT]/DB (shared), or none (or set RUNTIME_HOST_STATE_STORE).")
+  var stateStore: String?
+
+  @Option(help: "Largest state one agent may save, in bytes; larger saves are refused.")
+  var maxStateSize: Int = 1024 * 1024
+
   @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
   var flushCoalescing = false
 
@@ -74,6 +80,12 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     guard rpcTimeout > 0 else { throw ValidationError("--rpc-timeout must be positive") }
     guard eventLoopThreads.map({ $0 > 0 }) ?? true else { throw ValidationError("--event-loop-threads must be positive") }
     guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
+    guard maxStateSize > 0 else { throw ValidationError("--max-state-size must be positive") }
+    do {
+      _ = try StateStoreChoice(stateStoreSetting)
+    } catch {
+      throw ValidationError(error.message)
+    }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
     for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
@@ -116,16 +128,30 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     if let tlsCert, let tlsKey {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
+    configuration.maxStateSize = maxStateSize
+    let store = try await StateStoreChoice(stateStoreSetting).open()
+    configuration.stateStore = store.store
     let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))
     // Metrics recorded through swift-metrics in this process are served with the host's own.
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: host.metricsRegistry))
     let group = ServiceGroup(
       configuration: .init(
-        services: [host],
+        // Shut down in reverse order: the host first, then its store.
+        services: store.services + [host],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )
     )
+    do {
+      try await serve(host, in: group)
+    } catch {
+      await store.close()
+      throw error
+    }
+    await store.close()
+  }
+
+  private func serve(_ host: AgentHost, in group: ServiceGroup) async throws {
     try await withThrowingDiscardingTaskGroup { tasks in
       tasks.addTask { try await group.run() }
       tasks.addTask {
@@ -139,6 +165,13 @@ struct RuntimeHostCommand: AsyncParsableCommand {
         }
       }
     }
+  }
+}
+
+extension RuntimeHostCommand {
+  /// `--state-store`, else `$RUNTIME_HOST_STATE_STORE`, else memory.
+  var stateStoreSetting: String {
+    stateStore ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_STATE_STORE"] ?? "memory"
   }
 }
 

@@ -210,6 +210,7 @@ func withTestHost<R: Sendable>(
   authToken: String? = nil,
   maxMessageSize: Int = 4 * 1024 * 1024,
   eventLoopThreads: Int? = nil,
+  configure: (inout AgentHost.Configuration) -> Void = { _ in },
   _ body: @Sendable (AgentHost, HostAddress) async throws -> R
 ) async throws -> R {
   var logger = Logger(label: "test.host")
@@ -218,6 +219,7 @@ func withTestHost<R: Sendable>(
     address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, maxMessageSize: maxMessageSize,
     authToken: authToken)
   configuration.eventLoopThreads = eventLoopThreads
+  configure(&configuration)
   return try await withAgentHost(
     configuration: configuration,
     logger: logger

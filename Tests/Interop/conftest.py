@@ -116,9 +116,9 @@ async def autogen_host(address: str | None = None):
 
 
 @asynccontextmanager
-async def swift_peer(address: str):
+async def swift_peer(address: str, *extra: str):
     """The Swift interop peer worker connected to `address`, once it has registered its agents."""
-    peer = await asyncio.to_thread(Process, [binary("interop-peer"), "--host", address], "interop-peer")
+    peer = await asyncio.to_thread(Process, [binary("interop-peer"), "--host", address, *extra], "interop-peer")
     assert peer.first_line == "ready", peer.first_line
     try:
         yield peer

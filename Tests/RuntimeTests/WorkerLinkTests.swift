@@ -14,7 +14,7 @@ struct WorkerLinkTests {
 
   func live(_ id: String) -> GrpcWorkerRuntime.Live {
     let client = HostClient(
-      clientId: id, rpc: Agents_AgentRpc.Client(wrapping: GRPCClient(transport: InProcessTransport().client)),
+      clientId: id, client: GRPCClient(transport: InProcessTransport().client),
       authToken: nil, timeout: .seconds(1), linkFailure: { nil })
     return GrpcWorkerRuntime.Live(client: client, outbox: BatchQueue())
   }
@@ -94,8 +94,11 @@ struct WorkerLinkTests {
       (RPCError(code: .alreadyExists, message: "dup"), .alreadyExists),
       (RPCError(code: .invalidArgument, message: "Subscription x already exists"), .alreadyExists),  // AutoGen's host
       (RPCError(code: .invalidArgument, message: "bad id"), .invalidArgument),
-      (RPCError(code: .permissionDenied, message: "no"), .unauthenticated),
+      (RPCError(code: .permissionDenied, message: "no"), .permissionDenied),
+      (RPCError(code: .aborted, message: "stale"), .stateConflict),
       (RPCError(code: .internalError, message: "boom"), .unavailable),
+      // Our host names its code in a trailer.
+      (RPCError(code: .internalError, message: "bad row", metadata: ["agerrorcode": "state-store-failed"]), .stateStoreFailed),
     ]
     for (error, code) in cases {
       let refusal = HostClient.refusal(error, of: "AddSubscription")

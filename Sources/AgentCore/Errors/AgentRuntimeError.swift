@@ -32,6 +32,7 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
       case internalError
       case stateConflict
       case stateStoreFailed
+      case permissionDenied
     }
 
     private let wrapped: Wrapped
@@ -68,8 +69,13 @@ public struct AgentRuntimeError: Error, CustomStringConvertible, Sendable {
     /// An agent's state was not saved: a newer version is stored (another instance of the same
     /// agent saved since this one loaded it, as after a move), and older state never overwrites it.
     public static let stateConflict = Code(.stateConflict)
-    /// The state store could not load or save an agent's state (it is unreachable, or failed).
+    /// The state store failed to load or save an agent's state (a corrupt entry, a state that no
+    /// longer decodes into the agent's type). A store that cannot be reached is
+    /// ``unavailable``.
     public static let stateStoreFailed = Code(.stateStoreFailed)
+    /// The caller is known but may not do this (for one, a worker using the state of an agent
+    /// type it does not serve).
+    public static let permissionDenied = Code(.permissionDenied)
 
     public var description: String { String(describing: wrapped) }
   }

@@ -42,6 +42,13 @@ public final class InProcessRuntime: AgentRuntime, Service {
     /// Where ``StatefulAgent``s' state is kept: loaded when an instance is activated, saved after
     /// each handler that completes. `nil` (the default): it lives as long as the instance.
     public var stateStore: (any AgentStateStore)?
+    /// The largest state a ``StatefulAgent`` may save, in bytes (as encoded): a handler that leaves
+    /// a larger one fails with ``AgentRuntimeError/Code/resourceExhausted`` and nothing is saved.
+    /// Default 1 MiB.
+    public var maxStateSize: Int = 1024 * 1024
+    /// How long one load or save of a state may take; past it the handler fails with
+    /// ``AgentRuntimeError/Code/unavailable`` (the store may be down). Default 10 s.
+    public var stateStoreTimeout: Duration = .seconds(10)
 
     /// Creates a configuration.
     public init(
@@ -75,7 +82,10 @@ public final class InProcessRuntime: AgentRuntime, Service {
     self.logger = logger
     self.registry = Mutex(serializers)
     self.agents = LocalAgents(
-      logger: logger, gracePeriod: configuration.shutdownGracePeriod, stateStore: configuration.stateStore)
+      logger: logger, gracePeriod: configuration.shutdownGracePeriod,
+      state: configuration.stateStore.map {
+        StateSettings(store: $0, maxStateSize: configuration.maxStateSize, timeout: configuration.stateStoreTimeout)
+      })
   }
 
   /// The serializers: those given at creation, plus those derived from registered agents.

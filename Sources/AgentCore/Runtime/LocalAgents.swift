@@ -47,7 +47,7 @@ package final class LocalAgents: Sendable {
   private let logger: Logger
   private let gracePeriod: Duration
   /// Where ``StatefulAgent``s' state is loaded from and saved to; `nil`: it is not kept.
-  private let stateStore: (any AgentStateStore)?
+  private let stateSettings: StateSettings?
   private let shutdownRequested = OneShot<Void>()
   private let state = Mutex(State())
   private let jobs: AsyncStream<@Sendable () async -> Void>
@@ -55,10 +55,10 @@ package final class LocalAgents: Sendable {
 
   /// - Parameter gracePeriod: how long handlers still running at shutdown may take before they
   ///   are cancelled.
-  package init(logger: Logger, gracePeriod: Duration, stateStore: (any AgentStateStore)? = nil) {
+  package init(logger: Logger, gracePeriod: Duration, state: StateSettings? = nil) {
     self.logger = logger
     self.gracePeriod = gracePeriod
-    self.stateStore = stateStore
+    self.stateSettings = state
     (jobs, jobsContinuation) = AsyncStream.makeStream()
   }
 
@@ -245,16 +245,19 @@ package final class LocalAgents: Sendable {
         )
       }
       // Activation: a stateful agent gets its saved state before its first message.
-      if let stateStore, let stateful = agent as? any StatefulAgent {
-        keeper = StateKeeper(id: id, store: stateStore, agent: stateful)
+      if let stateSettings, let stateful = agent as? any StatefulAgent {
+        keeper = StateKeeper(id: id, settings: stateSettings, agent: stateful, instance: ObjectIdentifier(slot.instance))
         try await keeper?.activate()
       } else {
         keeper = nil
       }
       slot.instance.resolve(.success(agent))
     } catch {
+      // A store that is down stays `unavailable` (worth a retry); a state that fails to load
+      // stays `stateStoreFailed`.
+      let code = (error as? AgentRuntimeError)?.code
       let failure = AgentRuntimeError(
-        code: (error as? AgentRuntimeError)?.code == .stateStoreFailed ? .stateStoreFailed : .internalError,
+        code: code == .stateStoreFailed || code == .unavailable ? code! : .internalError,
         message: "could not create agent \(id): \(error)",
         cause: error
       )
@@ -317,6 +320,8 @@ package final class LocalAgents: Sendable {
     do {
       response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
     } catch {
+      // Nothing is saved, and the instance's state goes back to the last saved one.
+      await keeper?.rollBack()
       return failed(envelope, error)
     }
     // The handler completed: its state is saved before its answer goes out.
@@ -325,11 +330,27 @@ package final class LocalAgents: Sendable {
         try await keeper.save()
       } catch {
         logger.error("agent state not saved", metadata: ["agent": "\(keeper.id)", "error": "\(error)"])
+        await keeper.rollBack()
+        if error.code == .stateConflict { retire(keeper) }
         envelope.reply?.resolve(.failure(error))
         return
       }
     }
     envelope.reply?.resolve(.success(response))
+  }
+
+  /// Forgets an instance whose save was refused as stale (it was moved, or another instance saved
+  /// meanwhile): its queued messages still reach it (and fail the same way), and the next message
+  /// for its id activates a new instance from the stored state.
+  private func retire(_ keeper: StateKeeper) {
+    let mailbox: AsyncStream<Envelope>.Continuation? = state.withLock { state in
+      guard let slot = state.slots[keeper.id], ObjectIdentifier(slot.instance) == keeper.instance else { return nil }
+      state.slots[keeper.id] = nil
+      return slot.mailbox
+    }
+    guard let mailbox else { return }
+    logger.notice("stale agent instance retired; its next message activates it again", metadata: ["agent": "\(keeper.id)"])
+    mailbox.finish()
   }
 
   /// A handler threw: its caller gets the error (nothing is saved).

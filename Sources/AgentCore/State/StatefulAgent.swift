@@ -4,9 +4,15 @@ package import Foundation
 ///
 /// Declare the state as a `Codable` value in ``state``; the runtime loads it when the instance is
 /// activated (its first message after creation, or after a move) and saves it after each handler
-/// that runs to completion, before the RPC's response goes out. A handler that throws does not
-/// save. Give the runtime a store (``InProcessRuntime/Configuration/stateStore``); without one,
-/// state lives as long as the instance, as for any agent.
+/// that runs to completion, before the RPC's response goes out. A handler that throws, or whose
+/// save fails, saves nothing, and the instance's state goes back to the one last saved. A worker
+/// (`GrpcWorkerRuntime`) keeps state in its host's store by default; give the in-process runtime a
+/// store (``InProcessRuntime/Configuration/stateStore``). Without a store, state lives as long as
+/// the instance, as for any agent.
+///
+/// Each message is delivered at most once: a call whose worker died before answering may or may
+/// not have been applied. Make such calls safe to retry by giving them an idempotency key the agent
+/// records in its state.
 ///
 /// ```swift
 /// actor Conversation: RoutedAgent, StatefulAgent {

@@ -204,6 +204,8 @@ extension RPCError {
     case .alreadyExists: code = .alreadyExists
     case .cancelled: code = .cancelled
     case .handlerFailed: code = .unknown
+    case .stateConflict: code = .aborted
+    case .permissionDenied: code = .permissionDenied
     default: code = .internalError
     }
     self.init(code: code, message: error.message, metadata: [RpcErrorCode.metadataKey: .string(RpcErrorCode.wireName(error.code, gateway: true))])

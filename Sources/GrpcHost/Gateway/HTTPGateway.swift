@@ -185,6 +185,7 @@ struct HTTPGateway: Sendable {
     case .handlerFailed, .unhandledMessage, .serializationFailed: return .badGateway
     case .invalidArgument: return .badRequest
     case .unauthenticated: return .unauthorized
+    case .permissionDenied: return .forbidden
     case .resourceExhausted: return .contentTooLarge
     case .unavailable: return .serviceUnavailable
     case .alreadyExists: return .conflict

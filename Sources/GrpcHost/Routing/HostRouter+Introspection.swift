@@ -37,3 +37,10 @@ extension HostRouter {
     }
   }
 }
+
+extension HostRouter {
+  /// Whether the worker with `clientId` has registered `type` (and is still connected).
+  func serves(_ type: AgentType, clientId: String) -> Bool {
+    state.withLock { $0.placement.types(servedBy: clientId).contains(type) }
+  }
+}

@@ -17,6 +17,14 @@ final class HostMetrics: Sendable {
   /// Chunks of streamed calls forwarded to their callers.
   let chunksRouted: Counter
   let rpcLatency: DurationHistogram
+  /// The state store's calls for workers, by operation: latency, and count by outcome.
+  private let stateLatency: [StateOperation: DurationHistogram]
+  private let stateCalls: [StateOperation: [StateOutcome: Counter]]
+
+  enum StateOperation: String, CaseIterable, Sendable { case load, save }
+  /// `ok`; `conflict`: a stale save refused; `refused`: over the size limit; `unavailable`: the
+  /// store did not answer in time or could not be reached; `failed`: the store answered with a failure.
+  enum StateOutcome: String, CaseIterable, Sendable { case ok, conflict, refused, unavailable, failed }
 
   private let connectedWorkers: Gauge
   private let registeredTypes: Gauge
@@ -57,11 +65,37 @@ final class HostMetrics: Sendable {
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
       ])
+    var stateLatency: [StateOperation: DurationHistogram] = [:]
+    var stateCalls: [StateOperation: [StateOutcome: Counter]] = [:]
+    for operation in StateOperation.allCases {
+      stateLatency[operation] = registry.makeDurationHistogram(
+        descriptor: name("state_operation_duration", unit: "seconds", "Time the state store took to load or save an agent's state for a worker."),
+        labels: [("operation", operation.rawValue)],
+        buckets: [
+          .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+          .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+        ])
+      for outcome in StateOutcome.allCases {
+        stateCalls[operation, default: [:]][outcome] = registry.makeCounter(
+          descriptor: name(
+            "state_operations", unit: "total",
+            "State loads and saves for workers, by outcome: ok, conflict (stale save refused), refused (too large), unavailable, failed."),
+          labels: [("operation", operation.rawValue), ("outcome", outcome.rawValue)])
+      }
+    }
+    self.stateLatency = stateLatency
+    self.stateCalls = stateCalls
     connectedWorkers = registry.makeGauge(descriptor: name("connected_workers", "Workers with an open channel."))
     registeredTypes = registry.makeGauge(descriptor: name("registered_agent_types", "Distinct agent types served."))
     subscriptions = registry.makeGauge(descriptor: name("subscriptions", "Subscriptions held by the host."))
     rpcsPending = registry.makeGauge(descriptor: name("rpcs_pending", "RPCs forwarded and not yet answered."))
     tapReaders = registry.makeGauge(descriptor: name("gateway_tap_readers", "Open SSE and Subscribe streams on published events."))
+  }
+
+  /// Records one state store call for a worker.
+  func stateCall(_ operation: StateOperation, outcome: StateOutcome, duration: Duration) {
+    stateCalls[operation]?[outcome]?.increment()
+    stateLatency[operation]?.record(duration)
   }
 
   /// The Prometheus text exposition of every metric, with the gauges read from `snapshot`.

@@ -11,6 +11,9 @@
 //   print "hanging" and never answer.
 // - swift_driver: RPC Command -> CommandResult; runs the command (ask a Python agent, publish) so
 //   the Python side can test Swift-to-Python traffic.
+// - swift_ledger: a stateful agent (its state in the host's store) for the failover and restart
+//   tests (test_state.py): RPC LedgerAdd(id) counts each id once (its idempotency key) and answers
+//   LedgerTotal(count, applied, worker); LedgerQuery answers the total. `--name` names the worker.
 import AgentCore
 import AgentWire
 import ArgumentParser
@@ -57,6 +60,51 @@ struct CommandResult: Codable, Sendable {
   var ok: Bool
   var text: String
   var elapsed_ms: Int
+}
+
+struct LedgerAdd: Codable, Sendable {
+  var id: String
+  /// How long the handler works (sleeps) before it counts, so that a kill can land mid-handler.
+  var work_ms: Int?
+}
+
+struct LedgerQuery: Codable, Sendable {}
+
+struct LedgerTotal: Codable, Sendable {
+  var count: Int
+  /// False when this id had been counted already (a caller's retry after a lost answer).
+  var applied: Bool
+  var ids: Int
+  var worker: String
+}
+
+/// Counts each `LedgerAdd` id once, in durable state.
+actor SwiftLedger: RoutedAgent, StatefulAgent {
+  struct State: Codable, Sendable {
+    var count = 0
+    var ids: Set<String> = []
+  }
+  nonisolated let id: AgentId
+  let worker: String
+  var state = State()
+  init(id: AgentId, worker: String) {
+    self.id = id
+    self.worker = worker
+  }
+
+  static func registerHandlers(_ router: inout MessageRouter<SwiftLedger>) {
+    router.onRPC(LedgerAdd.self) { agent, add, _ in
+      if let work = add.work_ms { try await Task.sleep(for: .milliseconds(work)) }
+      let applied = agent.state.ids.insert(add.id).inserted
+      if applied { agent.state.count += 1 }
+      return agent.total(applied: applied)
+    }
+    router.onRPC(LedgerQuery.self) { agent, _, _ in agent.total(applied: false) }
+  }
+
+  func total(applied: Bool) -> LedgerTotal {
+    LedgerTotal(count: state.count, applied: applied, ids: state.ids.count, worker: worker)
+  }
 }
 
 struct DeliberateFailure: Error, CustomStringConvertible {
@@ -159,6 +207,9 @@ struct InteropPeer: AsyncParsableCommand {
   @Option(help: "The host, HOST:PORT.")
   var host: String
 
+  @Option(help: "This worker's name in LedgerTotal answers.")
+  var name = "swift"
+
   func run() async throws {
     var serializers = SerializationRegistry()
     for type in [InteropMessage.self, InteropQuestion.self, InteropAnswer.self, InteropSilent.self, InteropChunk.self, Command.self, CommandResult.self] as [any (Codable & Sendable).Type] {
@@ -184,6 +235,8 @@ struct InteropPeer: AsyncParsableCommand {
         id, runtime in SwiftEcho(id: id, runtime: runtime)
       }
       try await worker.register(AgentType("swift_driver")) { id, runtime in SwiftDriver(id: id, runtime: runtime) }
+      let name = self.name
+      try await worker.register("swift_ledger") { id, _ in SwiftLedger(id: id, worker: name) }
       FileHandle.standardOutput.write(Data("ready\n".utf8))
       group.addTask {
         for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
