@@ -28,6 +28,8 @@ public import ServiceLifecycle
 /// ```
 public final class PostgresAgentStateStore: AgentStateStore, Service {
   private let client: PostgresClient
+  /// The pool's own event loop: database traffic never runs on the loops that route messages.
+  private let eventLoop: MultiThreadedEventLoopGroup
   private let logger: Logger
   /// The server and database, without credentials, for error messages.
   public let location: String
@@ -61,12 +63,8 @@ public final class PostgresAgentStateStore: AgentStateStore, Service {
     applicationName: String = "agent-runtime-state",
     logger: Logger = Logger(label: "agents.state.postgres")
   ) throws(AgentRuntimeError) {
-    guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-      let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
-    else {
-      throw AgentRuntimeError(
-        code: .invalidArgument, message: "'\(Self.redacted(url))' is not a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
-    }
+    let components = try Self.check(url: url)
+    guard let host = components.host, let user = components.user else { preconditionFailure("checked") }
     guard table.count <= 63, let first = table.first, first.isLetter || first == "_",
       table.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "_" })
     else {
@@ -84,7 +82,8 @@ public final class PostgresAgentStateStore: AgentStateStore, Service {
     configuration.options.additionalStartupParameters = [
       ("statement_timeout", "\(max(1, milliseconds))"), ("application_name", applicationName),
     ]
-    self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    self.eventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    self.client = PostgresClient(configuration: configuration, eventLoopGroup: eventLoop, backgroundLogger: logger)
     self.callTimeout = statementTimeout + connectTimeout
     (jobs, submit) = AsyncStream.makeStream()
     self.logger = logger
@@ -93,6 +92,7 @@ public final class PostgresAgentStateStore: AgentStateStore, Service {
 
   /// Runs the connection pool and creates the table, until graceful shutdown or cancellation.
   public func run() async throws {
+    defer { eventLoop.shutdownGracefully { _ in } }
     await withDiscardingTaskGroup { group in
       group.addTask { await self.client.run() }
       group.addTask { await cancelWhenGracefulShutdown { await self.prepare() } }
@@ -234,6 +234,18 @@ public final class PostgresAgentStateStore: AgentStateStore, Service {
         code: .unavailable, message: "could not \(what) in \(location): the database cannot be reached (\(String(reflecting: error)))",
         cause: error)
     }
+  }
+
+  /// The parts of a PostgreSQL URL, or an error saying what it should look like.
+  @discardableResult
+  package static func check(url: String) throws(AgentRuntimeError) -> URLComponents {
+    guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+      let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+    else {
+      throw AgentRuntimeError(
+        code: .invalidArgument, message: "'\(Self.redacted(url))' is not a PostgreSQL URL: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+    }
+    return components
   }
 
   /// `url` without its password.

@@ -61,6 +61,11 @@ public final class AgentHost: Service, Sendable {
     /// When set, every `agents.AgentRpc` call must carry `authorization: Bearer <token>`; others
     /// fail with UNAUTHENTICATED. (The health service stays open to probes.)
     public var authToken: String?
+    /// Identities and their permissions, by their tokens (`runtime-host --auth-file`): a caller
+    /// presenting one of these tokens may serve, publish, watch and call only what its identity
+    /// allows, on every path (workers' channels, registrations, subscriptions, the gateway). Works
+    /// beside ``authToken``, which stays all-access.
+    public var credentials: Credentials?
     /// TLS settings; `nil` serves plaintext.
     public var tls: TLS?
     /// Where to serve HTTP: the gateway's JSON and SSE routes under `/v1`, `/healthz`, `/metrics`
@@ -281,6 +286,11 @@ public final class AgentHost: Service, Sendable {
     }
   }
 
+  /// Who callers are: the shared token, the credentials, or anyone.
+  var authenticator: Authenticator {
+    Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
+  }
+
   /// The state service, when the host keeps state.
   private var stateService: [any RegistrableRPCService] {
     guard let store = configuration.stateStore else { return [] }
@@ -296,14 +306,14 @@ public final class AgentHost: Service, Sendable {
     let server = GRPCServer(
       transport: transport,
       services: [
-        AgentRpcService(router: router, logger: logger, maxMessageSize: configuration.maxMessageSize),
-        GatewayService(gateway: gateway, flushInterval: configuration.tapFlushInterval), health,
+        AgentRpcService(router: router, logger: logger, authenticator: authenticator, maxMessageSize: configuration.maxMessageSize),
+        GatewayService(gateway: gateway, authenticator: authenticator, flushInterval: configuration.tapFlushInterval), health,
       ] + stateService,
-      interceptorPipeline: configuration.authToken.map {
-        [.apply(
-          BearerTokenInterceptor(token: $0),
+      interceptorPipeline: authenticator.isOpen
+        ? []
+        : [.apply(
+          AuthenticationInterceptor(authenticator: authenticator),
           to: .services([Agents_AgentRpc.descriptor, Agents_Gateway_V1_Gateway.descriptor, Agents_State_V1_AgentStateStore.descriptor]))]
-      } ?? []
     )
     let started = lifecycle.withLock { state in
       guard case .running = state else { return false }
@@ -375,7 +385,7 @@ public final class AgentHost: Service, Sendable {
   /// The HTTP listener as a service group of its own, so that ``beginGracefulShutdown()`` can stop it.
   private func makeHTTPServer(address: HostAddress) throws -> ServiceGroup {
     let http = HTTPGateway(
-      gateway: gateway, authToken: configuration.authToken, keepAliveInterval: configuration.sseKeepAliveInterval,
+      gateway: gateway, authenticator: authenticator, keepAliveInterval: configuration.sseKeepAliveInterval,
       tapFlushInterval: configuration.tapFlushInterval,
       isServing: { [weak self] in self?.lifecycle.withLock { $0.isServing } ?? false },
       metrics: { [metrics, router] in metrics.render(router.snapshot) })

@@ -15,7 +15,15 @@ struct BenchChannel: Sendable {
   let outbound: BatchQueue<ChannelFrame>
   let inbound: AsyncStream<ChannelFrame>
 
-  var metadata: Metadata { [AgentRpcMetadata.clientIdKey: .string(clientId)] }
+  /// `client-id`, and `authorization: Bearer $RUNTIME_BENCH_TOKEN` when that is set (to measure a
+  /// host with `--auth-file`).
+  var metadata: Metadata {
+    var metadata: Metadata = [AgentRpcMetadata.clientIdKey: .string(clientId)]
+    if let token = Self.token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+    return metadata
+  }
+
+  static let token = ProcessInfo.processInfo.environment["RUNTIME_BENCH_TOKEN"]
 
   func send(_ frame: ChannelFrame) { outbound.append(frame) }
 

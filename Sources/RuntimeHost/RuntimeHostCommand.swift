@@ -52,6 +52,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")
   var authToken: String?
 
+  @Option(help: "Identities and their permissions, by the SHA-256 of their tokens (JSON; see README, Security). Each may serve, publish, watch and call only what it lists.")
+  var authFile: String?
+
   @Option(help: "Serve TLS with this PEM certificate chain (with --tls-key).")
   var tlsCert: String?
 
@@ -88,6 +91,13 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+    if let authFile {
+      do {
+        _ = try Credentials.load(contentsOf: authFile)
+      } catch {
+        throw ValidationError(error.message)
+      }
+    }
     for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
       throw ValidationError("cannot read '\(path)'")
     }
@@ -129,6 +139,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
     configuration.maxStateSize = maxStateSize
+    configuration.credentials = try authFile.map { path throws(AgentRuntimeError) in try Credentials.load(contentsOf: path) }
     let store = try await StateStoreChoice(stateStoreSetting).open()
     configuration.stateStore = store.store
     let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))

@@ -20,7 +20,7 @@ enum StateStoreChoice {
       guard !path.isEmpty else { throw AgentRuntimeError(code: .invalidArgument, message: "--state-store sqlite:PATH needs a path") }
       self = .sqlite(path: path)
     case let url where url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"):
-      _ = try PostgresAgentStateStore(url: url)  // validates it
+      try PostgresAgentStateStore.check(url: url)
       self = .postgres(url: url)
     default:
       throw AgentRuntimeError(

@@ -166,11 +166,14 @@ struct StateFailureTests {
   /// Ends the store's sessions on the server (`pg_terminate_backend`), as a server restart or a
   /// network cut would; returns how many.
   private func terminateSessions(of store: PostgresAgentStateStore, url: String) async throws -> Int {
+    // Its own event loop, off the loops the other tests' hosts and clients share.
+    let eventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    defer { eventLoop.shutdownGracefully { _ in } }
     let components = try #require(URLComponents(string: url))
     let configuration = PostgresClient.Configuration(
       host: try #require(components.host), port: components.port ?? 5432, username: try #require(components.user),
       password: components.password, database: String(components.path.dropFirst()), tls: .disable)
-    let client = PostgresClient(configuration: configuration, backgroundLogger: quietLogger)
+    let client = PostgresClient(configuration: configuration, eventLoopGroup: eventLoop, backgroundLogger: quietLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { await client.run() }
       defer { group.cancelAll() }

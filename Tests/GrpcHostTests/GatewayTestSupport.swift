@@ -25,6 +25,7 @@ struct GatewayFixture: Sendable {
 
 func withGateway<R: Sendable>(
   authToken: String? = nil,
+  credentials: Credentials? = nil,
   rpcTimeout: Duration = .seconds(20),
   maxMessageSize: Int = 4 * 1024 * 1024,
   tapReaderBuffer: Int = 4096,
@@ -35,6 +36,7 @@ func withGateway<R: Sendable>(
     address: HostAddress(host: "127.0.0.1", port: 0), rpcTimeout: rpcTimeout, maxMessageSize: maxMessageSize,
     authToken: authToken)
   configuration.httpAddress = HostAddress(host: "127.0.0.1", port: 0)
+  configuration.credentials = credentials
   configuration.tapReaderBuffer = tapReaderBuffer
   configuration.sseKeepAliveInterval = keepAlive
   return try await withAgentHost(configuration: configuration, logger: quietLogger) { host in

@@ -14,6 +14,8 @@ final class RawWorker: Sendable {
   let clientId: String
   let rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>
   let hasChannel: Bool
+  /// Sent as `authorization: Bearer <token>` when set.
+  let token: String?
   private let outbound: AsyncStream<Agents_Message>.Continuation
   private let inbound: Inbox<Agents_Message>
 
@@ -21,17 +23,23 @@ final class RawWorker: Sendable {
     clientId: String,
     rpc: Agents_AgentRpc.Client<HTTP2ClientTransport.Posix>,
     hasChannel: Bool,
+    token: String?,
     outbound: AsyncStream<Agents_Message>.Continuation,
     inbound: Inbox<Agents_Message>
   ) {
     self.clientId = clientId
     self.rpc = rpc
     self.hasChannel = hasChannel
+    self.token = token
     self.outbound = outbound
     self.inbound = inbound
   }
 
-  var metadata: Metadata { ["client-id": .string(clientId)] }
+  var metadata: Metadata {
+    var metadata: Metadata = ["client-id": .string(clientId)]
+    if let token { metadata.addString("Bearer \(token)", forKey: "authorization") }
+    return metadata
+  }
 
   func send(_ message: Agents_Message) {
     outbound.yield(message)
@@ -257,12 +265,14 @@ func withRawWorker<R: Sendable>(
   _ address: HostAddress,
   clientId: String = UUID().uuidString,
   openChannel: Bool = true,
+  token: String? = nil,
   _ body: @Sendable (RawWorker) async throws -> R
 ) async throws -> R {
   try await withClient(address) { rpc in
     let (outboundStream, outbound) = AsyncStream<Agents_Message>.makeStream()
     let inbox = Inbox<Agents_Message>()
-    let worker = RawWorker(clientId: clientId, rpc: rpc, hasChannel: openChannel, outbound: outbound, inbound: inbox)
+    let worker = RawWorker(
+      clientId: clientId, rpc: rpc, hasChannel: openChannel, token: token, outbound: outbound, inbound: inbox)
     guard openChannel else { return try await body(worker) }
     return try await withThrowingTaskGroup(of: R?.self) { group in
       group.addTask {

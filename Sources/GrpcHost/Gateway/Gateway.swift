@@ -176,6 +176,21 @@ package final class Gateway: Sendable {
     router.tap.open(filter, after: sequence)
   }
 
+  // MARK: Permissions
+
+  /// Refuses `action` on `target` unless `identity` may do it (an audit line and a count).
+  package func authorize(_ identity: Identity, _ action: Permissions.Action, _ target: String) throws(AgentRuntimeError) {
+    guard identity.allows(action, target) else { throw router.denied(identity, action, target) }
+  }
+
+  /// Refuses a topic stream on `filter` unless `identity` may watch every topic it matches.
+  package func authorizeWatch(_ identity: Identity, _ filter: TapFilter) throws(AgentRuntimeError) {
+    guard filter.isPrefix else { return try authorize(identity, .watch, filter.topicType) }
+    guard identity.isAllAccess || identity.permissions.allows(.watch, everyNameWithPrefix: filter.topicType) else {
+      throw router.denied(identity, .watch, filter.topicType + "*")
+    }
+  }
+
   private func checkSize(_ payload: SerializedPayload, _ what: @autoclosure () -> String) throws(AgentRuntimeError) {
     guard payload.data.count <= maxMessageSize else {
       throw AgentRuntimeError(

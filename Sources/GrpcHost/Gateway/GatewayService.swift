@@ -8,6 +8,8 @@ import SwiftProtobuf
 /// `agerrorcode` trailer.
 struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   let gateway: Gateway
+  /// Who each call is: the permission checks use the identity of its bearer token.
+  let authenticator: Authenticator
   /// The least time between two writes to one `Subscribe` stream (see the host's tapFlushInterval).
   let flushInterval: Duration
 
@@ -16,6 +18,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   ) async throws -> Agents_Gateway_V1_InvokeResponse {
     try await Self.mappingErrors {
       let (target, payload, timeout) = try Self.call(request)
+      try gateway.authorize(caller, .call, target.type.name)
       return try await Self.endingWithTheRPC {
         Self.response(try await gateway.invoke(payload, to: target, timeout: timeout))
       }
@@ -29,6 +32,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   ) async throws {
     try await Self.mappingErrors {
       let (target, payload, timeout) = try Self.call(request)
+      try gateway.authorize(caller, .call, target.type.name)
       try await Self.endingWithTheRPC { try await streamInvoke(target: target, payload: payload, timeout: timeout, to: response) }
     }
   }
@@ -58,6 +62,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   ) async throws -> Agents_Gateway_V1_PublishResponse {
     try await Self.mappingErrors {
       let topic = try TopicId(type: request.topicType, source: request.topicSource)
+      try gateway.authorize(caller, .publish, topic.type)
       let id = try gateway.publish(
         try request.message.serialized(), to: topic, messageId: request.id.isEmpty ? nil : request.id)
       return .with { $0.id = id }
@@ -73,9 +78,9 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
       guard TopicId.isValidType(request.topicType) else {
         throw AgentRuntimeError(code: .invalidArgument, message: "'\(request.topicType)' is not a valid topic type")
       }
-      let reader = gateway.tap(
-        TapFilter(topicType: request.topicType, isPrefix: request.prefix, source: request.hasSource ? request.source : nil),
-        after: request.hasAfterSequence ? request.afterSequence : nil)
+      let filter = TapFilter(topicType: request.topicType, isPrefix: request.prefix, source: request.hasSource ? request.source : nil)
+      try gateway.authorizeWatch(caller, filter)
+      let reader = gateway.tap(filter, after: request.hasAfterSequence ? request.afterSequence : nil)
       defer { reader.close() }
       try await Self.endingWithTheRPC { try await forward(reader, to: response) }
     }

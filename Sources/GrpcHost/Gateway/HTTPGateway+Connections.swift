@@ -10,6 +10,8 @@ struct GatewayRequestContext: RequestContext {
   var coreContext: CoreRequestContextStorage
   /// The HTTP connection of the request.
   let channel: any Channel
+  /// Who the caller is (set by the authentication middleware; anonymous on an open host).
+  var identity = Identity.anonymous
 
   init(source: ApplicationRequestContextSource) {
     coreContext = .init(source: source)

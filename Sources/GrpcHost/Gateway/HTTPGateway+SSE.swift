@@ -70,8 +70,9 @@ extension HTTPGateway {
       }
       after = sequence
     }
-    let reader = gateway.tap(
-      TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init)), after: after)
+    let filter = TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init))
+    try gateway.authorizeWatch(context.identity, filter)
+    let reader = gateway.tap(filter, after: after)
     let keepAliveInterval = self.keepAliveInterval
     let flushInterval = self.tapFlushInterval
     let readerBuffer = gateway.router.tap.readerBuffer

@@ -11,7 +11,7 @@ import Synchronization
 /// `/healthz`, `/metrics` and `/openapi.json`. `docs/openapi.json` describes every route.
 struct HTTPGateway: Sendable {
   let gateway: Gateway
-  let authToken: String?
+  let authenticator: Authenticator
   /// How often an idle SSE stream gets a keepalive comment.
   let keepAliveInterval: Duration
   /// The least time between two writes to one tap reader: events that arrive meanwhile go out in
@@ -41,7 +41,7 @@ struct HTTPGateway: Sendable {
     router.get("/openapi.json") { _, _ -> Response in
       Self.json(.ok, Data(GatewayOpenAPI.document.utf8))
     }
-    let v1 = router.group("v1").add(middleware: BearerTokenMiddleware(token: authToken))
+    let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     v1.get("agent-types") { _, _ -> Response in listAgentTypes() }
     v1.post("agents/{type}/{key}") { request, context -> Response in
       await Self.answering { try await invoke(request, context) }
@@ -98,6 +98,7 @@ struct HTTPGateway: Sendable {
 
   private func invoke(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
     let target = try AgentId(type: try Self.parameter("type", context), key: try Self.parameter("key", context))
+    try gateway.authorize(context.identity, .call, target.type.name)
     let timeout = try Self.timeout(request)
     let typeName = Self.typeName(request)
     guard typeName?.isEmpty == false else {
@@ -131,6 +132,7 @@ struct HTTPGateway: Sendable {
   private func publish(_ request: Request, _ context: GatewayRequestContext, source: String? = nil) async throws -> Response {
     let topicType = try Self.parameter("type", context)
     let topicSource = try source ?? Self.parameter("source", context)
+    if TopicId.isValidType(topicType) { try gateway.authorize(context.identity, .publish, topicType) }
     var request = request
     let body = try await Self.collectBody(&request, limit: gateway.maxMessageSize)
     let id: String

@@ -64,6 +64,10 @@ extension HostRouter {
     } catch {
       return refuse("RpcRequest '\(request.requestId)' has an invalid target: \(error.message)")
     }
+    guard link.identity.allows(.call, target.type.name) else {
+      let denial = denied(link.identity, .call, target.type.name, clientId: link.clientId)
+      return refuse(denial.message, code: denial.code)
+    }
     let timeout = rpcTimeout
     let outcome = state.withLock { state -> Result<(WorkerLink, String, Bool), AgentRuntimeError> in
       guard !state.isShuttingDown else {
@@ -146,12 +150,19 @@ extension HostRouter {
         metadata: ["client-id": "\(link.clientId)", "event-id": "\(event.id)", "error": "\(error.message)"])
       return
     }
+    // Checked against the channel's identity, whatever the event's attributes claim.
+    guard link.identity.allows(.publish, topic.type) else {
+      _ = denied(link.identity, .publish, topic.type, clientId: link.clientId)
+      return
+    }
     let copies = state.withLock { state -> [(WorkerLink, [AgentType]?)] in
       let types = state.subscriptions.agentTypes(matching: topic)
       guard !types.isEmpty else { return [] }
       var byWorker: [(WorkerLink, [AgentType])] = []
       for type in types {
-        guard let worker = state.place(AgentId(type: type, key: topic.source)) else { continue }
+        guard let worker = state.place(AgentId(type: type, key: topic.source)),
+          worker.identity.allows(.watch, topic.type)  // a worker receives only what it may watch
+        else { continue }
         if let index = byWorker.firstIndex(where: { $0.0 === worker }) {
           byWorker[index].1.append(type)
         } else {

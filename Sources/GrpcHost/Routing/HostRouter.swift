@@ -10,11 +10,15 @@ import Synchronization
 /// One open `OpenChannel` stream: where the host writes messages for that worker.
 final class WorkerLink: Sendable {
   let clientId: String
+  /// Who opened the channel: what it may call, publish and receive is checked against it (never
+  /// against what its frames claim).
+  let identity: Identity
   /// Frames for the worker; the stream's writer sends whatever has queued up in one batch.
   let outbound: BatchQueue<ChannelFrame>
 
-  init(clientId: String, outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
+  init(clientId: String, identity: Identity = .anonymous, outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
     self.clientId = clientId
+    self.identity = identity
     self.outbound = outbound
   }
 }
@@ -82,7 +86,7 @@ final class HostRouter: Sendable {
   // MARK: Connections
 
   /// Opens a worker channel.
-  func connect(clientId: String) throws(RPCError) -> WorkerLink {
+  func connect(clientId: String, identity: Identity = .anonymous) throws(RPCError) -> WorkerLink {
     let link = try state.withLock { state throws(RPCError) -> WorkerLink in
       guard !state.isShuttingDown else {
         throw RPCError(code: .unavailable, message: "the host is shutting down")
@@ -92,11 +96,11 @@ final class HostRouter: Sendable {
           code: .alreadyExists,
           message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
       }
-      let link = WorkerLink(clientId: clientId)
+      let link = WorkerLink(clientId: clientId, identity: identity)
       state.channels[clientId] = link
       return link
     }
-    logger.info("worker connected", metadata: ["client-id": "\(clientId)"])
+    logger.info("worker connected", metadata: ["client-id": "\(clientId)", "identity": "\(identity)"])
     notifyWatchers()
     return link
   }
@@ -167,12 +171,24 @@ final class HostRouter: Sendable {
 
   // MARK: Registration and subscriptions
 
-  func register(type name: String, clientId: String) throws(RPCError) {
+  /// The refusal of `action` on `target` for `identity`: an audit line and a count.
+  func denied(_ identity: Identity, _ action: Permissions.Action, _ target: String, clientId: String? = nil) -> AgentRuntimeError {
+    metrics.permissionDenied(action)
+    logger.notice(
+      "permission denied",
+      metadata: ["identity": "\(identity.name)", "action": "\(action)", "target": "\(target)", "client-id": "\(clientId ?? "-")"])
+    return identity.denial(action, target)
+  }
+
+  func register(type name: String, clientId: String, identity: Identity = .anonymous) throws(RPCError) {
     let type: AgentType
     do {
       type = try AgentType(name)
     } catch {
       throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    guard identity.allows(.serve, type.name) else {
+      throw RPCError(code: .permissionDenied, message: denied(identity, .serve, type.name, clientId: clientId).message)
     }
     try state.withLock { state throws(RPCError) in
       guard !state.isShuttingDown else { throw RPCError(code: .unavailable, message: "the host is shutting down") }
@@ -182,9 +198,26 @@ final class HostRouter: Sendable {
     notifyWatchers()
   }
 
-  func addSubscription(_ wire: Agents_Subscription, clientId: String) throws(RPCError) {
+  func addSubscription(_ wire: Agents_Subscription, clientId: String, identity: Identity = .anonymous) throws(RPCError) {
+    let subscription: Subscription
     do {
-      let subscription = try Subscription(wire: wire)
+      subscription = try Subscription(wire: wire)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    // A subscription brings events on its topics to the agents of its type: the identity must
+    // serve that type and watch those topics.
+    guard identity.allows(.serve, subscription.agentType.name) else {
+      throw RPCError(code: .permissionDenied, message: denied(identity, .serve, subscription.agentType.name, clientId: clientId).message)
+    }
+    let (watches, topics) = switch subscription.filter {
+    case .type(let type): (identity.allows(.watch, type), type)
+    case .typePrefix(let prefix): (identity.isAllAccess || identity.permissions.allows(.watch, everyNameWithPrefix: prefix), prefix + "*")
+    }
+    guard watches else {
+      throw RPCError(code: .permissionDenied, message: denied(identity, .watch, topics, clientId: clientId).message)
+    }
+    do {
       try state.withLock { state throws(AgentRuntimeError) in
         try state.subscriptions.add(subscription, owner: clientId)
       }

@@ -14,6 +14,8 @@ struct AgentRpcService: RegistrableRPCService {
 
   let router: HostRouter
   let logger: Logger
+  /// Who each call is (its bearer token), for its permissions.
+  let authenticator: Authenticator
   /// The largest channel frame routed; larger ones are answered with RESOURCE_EXHAUSTED errors.
   let maxMessageSize: Int
 
@@ -75,12 +77,13 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> StreamingServerResponse<ChannelFrame> {
     let clientId = try clientId(request.metadata, method: "OpenChannel")
+    let identity = try authenticator.identity(request.metadata)
     let router = self.router
     let logger = self.logger
     return StreamingServerResponse { writer in
       // Connect here, not before: grpc-swift skips this closure for a stream that is already gone
       // (e.g. reset for an over-limit frame), and the link must not outlive its stream.
-      let link = try router.connect(clientId: clientId)
+      let link = try router.connect(clientId: clientId, identity: identity)
       defer { router.disconnect(link) }
       let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
         group.addTask {
@@ -149,7 +152,7 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> ServerResponse<Agents_RegisterAgentTypeResponse> {
     let clientId = try clientId(request.metadata, method: "RegisterAgent")
-    try router.register(type: request.message.type, clientId: clientId)
+    try router.register(type: request.message.type, clientId: clientId, identity: try authenticator.identity(request.metadata))
     return ServerResponse(message: Agents_RegisterAgentTypeResponse())
   }
 
@@ -158,7 +161,8 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> ServerResponse<Agents_AddSubscriptionResponse> {
     let clientId = try clientId(request.metadata, method: "AddSubscription")
-    try router.addSubscription(request.message.subscription, clientId: clientId)
+    try router.addSubscription(
+      request.message.subscription, clientId: clientId, identity: try authenticator.identity(request.metadata))
     return ServerResponse(message: Agents_AddSubscriptionResponse())
   }
 

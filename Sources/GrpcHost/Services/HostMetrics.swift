@@ -21,6 +21,9 @@ final class HostMetrics: Sendable {
   private let stateLatency: [StateOperation: DurationHistogram]
   private let stateCalls: [StateOperation: [StateOutcome: Counter]]
 
+  /// Requests refused by an identity's permissions, by action.
+  private let permissionDenials: [Permissions.Action: Counter]
+
   enum StateOperation: String, CaseIterable, Sendable { case load, save }
   /// `ok`; `conflict`: a stale save refused; `refused`: over the size limit; `unavailable`: the
   /// store did not answer in time or could not be reached; `failed`: the store answered with a failure.
@@ -83,6 +86,13 @@ final class HostMetrics: Sendable {
           labels: [("operation", operation.rawValue), ("outcome", outcome.rawValue)])
       }
     }
+    permissionDenials = Dictionary(uniqueKeysWithValues: Permissions.Action.allCases.map { action in
+      (action, registry.makeCounter(
+        descriptor: name(
+          "permission_denials", unit: "total",
+          "Requests refused by the caller's permissions, by action: serve, publish, watch, call."),
+        labels: [("action", action.rawValue)]))
+    })
     self.stateLatency = stateLatency
     self.stateCalls = stateCalls
     connectedWorkers = registry.makeGauge(descriptor: name("connected_workers", "Workers with an open channel."))
@@ -90,6 +100,11 @@ final class HostMetrics: Sendable {
     subscriptions = registry.makeGauge(descriptor: name("subscriptions", "Subscriptions held by the host."))
     rpcsPending = registry.makeGauge(descriptor: name("rpcs_pending", "RPCs forwarded and not yet answered."))
     tapReaders = registry.makeGauge(descriptor: name("gateway_tap_readers", "Open SSE and Subscribe streams on published events."))
+  }
+
+  /// Counts one request refused by the caller's permissions.
+  func permissionDenied(_ action: Permissions.Action) {
+    permissionDenials[action]?.increment()
   }
 
   /// Records one state store call for a worker.
