@@ -152,6 +152,16 @@ enum GatewayOpenAPI {
           }
         }
       },
+      "Forbidden": {
+        "description": "The caller's identity (--auth-file) may not do this: code permission-denied",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        }
+      },
       "TooLarge": {
         "description": "Over --max-message-size",
         "content": {
@@ -415,6 +425,9 @@ enum GatewayOpenAPI {
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
           "404": {
             "description": "No worker serves the agent type",
             "content": {
@@ -487,6 +500,9 @@ enum GatewayOpenAPI {
           "401": {
             "$ref": "#/components/responses/Unauthorized"
           },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
           "413": {
             "$ref": "#/components/responses/TooLarge"
           },
@@ -557,6 +573,9 @@ enum GatewayOpenAPI {
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
           }
         }
       },
@@ -582,6 +601,9 @@ enum GatewayOpenAPI {
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
           },
           "413": {
             "$ref": "#/components/responses/TooLarge"
