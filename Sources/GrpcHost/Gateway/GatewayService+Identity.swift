@@ -15,47 +15,48 @@ extension GatewayService {
     GatewayCaller.identity ?? (authenticator.isOpen ? .anonymous : Identity(name: "unknown", permissions: Permissions()))
   }
 
-  // The generated service's request-level methods, binding the caller's identity around the
-  // simple methods they call.
+  // The generated service's request-level methods: each binds the caller's identity around the
+  // simple method it calls.
 
   func invoke(
     request: ServerRequest<Agents_Gateway_V1_InvokeRequest>, context: ServerContext
   ) async throws -> ServerResponse<Agents_Gateway_V1_InvokeResponse> {
-    let identity = try authenticator.identity(request.metadata)
-    return try await GatewayCaller.$identity.withValue(identity) {
-      ServerResponse(message: try await invoke(request: request.message, context: context))
-    }
+    try await asCaller(request) { try await invoke(request: $0, context: context) }
   }
 
   func invokeStream(
     request: ServerRequest<Agents_Gateway_V1_InvokeRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_Gateway_V1_InvokeStreamEvent> {
-    let identity = try authenticator.identity(request.metadata)
-    return StreamingServerResponse { writer in
-      try await GatewayCaller.$identity.withValue(identity) {
-        try await invokeStream(request: request.message, response: writer, context: context)
-      }
-      return [:]
-    }
+    try asCaller(request) { try await invokeStream(request: $0, response: $1, context: context) }
   }
 
   func publish(
     request: ServerRequest<Agents_Gateway_V1_PublishRequest>, context: ServerContext
   ) async throws -> ServerResponse<Agents_Gateway_V1_PublishResponse> {
-    let identity = try authenticator.identity(request.metadata)
-    return try await GatewayCaller.$identity.withValue(identity) {
-      ServerResponse(message: try await publish(request: request.message, context: context))
-    }
+    try await asCaller(request) { try await publish(request: $0, context: context) }
   }
 
   func subscribe(
     request: ServerRequest<Agents_Gateway_V1_SubscribeRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_Gateway_V1_TopicEvent> {
+    try asCaller(request) { try await subscribe(request: $0, response: $1, context: context) }
+  }
+
+  /// A unary call answered by `body` as the request's identity.
+  private func asCaller<Input, Output>(
+    _ request: ServerRequest<Input>, _ body: (Input) async throws -> Output
+  ) async throws -> ServerResponse<Output> {
+    let identity = try authenticator.identity(request.metadata)
+    return try await GatewayCaller.$identity.withValue(identity) { ServerResponse(message: try await body(request.message)) }
+  }
+
+  /// A streamed answer written by `body` as the request's identity.
+  private func asCaller<Input: Sendable, Output>(
+    _ request: ServerRequest<Input>, _ body: @escaping @Sendable (Input, RPCWriter<Output>) async throws -> Void
+  ) throws -> StreamingServerResponse<Output> {
     let identity = try authenticator.identity(request.metadata)
     return StreamingServerResponse { writer in
-      try await GatewayCaller.$identity.withValue(identity) {
-        try await subscribe(request: request.message, response: writer, context: context)
-      }
+      try await GatewayCaller.$identity.withValue(identity) { try await body(request.message, writer) }
       return [:]
     }
   }
