@@ -255,9 +255,9 @@ package final class LocalAgents: Sendable {
     } catch {
       // A store that is down stays `unavailable` (worth a retry); a state that fails to load
       // stays `stateStoreFailed`.
-      let code = (error as? AgentRuntimeError)?.code
+      let code = (error as? AgentRuntimeError)?.code ?? .internalError
       let failure = AgentRuntimeError(
-        code: code == .stateStoreFailed || code == .unavailable ? code! : .internalError,
+        code: [.stateStoreFailed, .unavailable].contains(code) ? code : .internalError,
         message: "could not create agent \(id): \(error)",
         cause: error
       )

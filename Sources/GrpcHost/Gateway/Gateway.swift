@@ -186,7 +186,7 @@ package final class Gateway: Sendable {
   /// Refuses a topic stream on `filter` unless `identity` may watch every topic it matches.
   package func authorizeWatch(_ identity: Identity, _ filter: TapFilter) throws(AgentRuntimeError) {
     guard filter.isPrefix else { return try authorize(identity, .watch, filter.topicType) }
-    guard identity.isAllAccess || identity.permissions.allows(.watch, everyNameWithPrefix: filter.topicType) else {
+    guard identity.allows(.watch, everyNameWithPrefix: filter.topicType) else {
       throw router.denied(identity, .watch, filter.topicType + "*")
     }
   }

@@ -212,7 +212,7 @@ final class HostRouter: Sendable {
     }
     let (watches, topics) = switch subscription.filter {
     case .type(let type): (identity.allows(.watch, type), type)
-    case .typePrefix(let prefix): (identity.isAllAccess || identity.permissions.allows(.watch, everyNameWithPrefix: prefix), prefix + "*")
+    case .typePrefix(let prefix): (identity.allows(.watch, everyNameWithPrefix: prefix), prefix + "*")
     }
     guard watches else {
       throw RPCError(code: .permissionDenied, message: denied(identity, .watch, topics, clientId: clientId).message)

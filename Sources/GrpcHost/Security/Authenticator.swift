@@ -52,3 +52,11 @@ struct AuthenticationInterceptor: ServerInterceptor {
     return try await next(request, context)
   }
 }
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+  guard a.count == b.count else { return false }
+  var difference: UInt8 = 0
+  for (x, y) in zip(a, b) { difference |= x ^ y }
+  return difference == 0
+}

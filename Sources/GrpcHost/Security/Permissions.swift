@@ -139,6 +139,11 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
     isAllAccess || permissions.allows(action, name)
   }
 
+  /// Whether `action` is allowed on every name that starts with `prefix`.
+  func allows(_ action: Permissions.Action, everyNameWithPrefix prefix: String) -> Bool {
+    isAllAccess || permissions.allows(action, everyNameWithPrefix: prefix)
+  }
+
   /// The refusal of `action` on `target`.
   func denial(_ action: Permissions.Action, _ target: String) -> AgentRuntimeError {
     let what = switch action {
