@@ -12,12 +12,15 @@ Prints "ready: py_writer" on stderr once registered, then serves until SIGTERM o
 """
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import dataclass
 
 from autogen_core import MessageContext, RoutedAgent, TopicId, message_handler, try_get_known_serializers_for_type
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+from agents_auth import start_with_token
 
 
 # The same names and fields as the Swift Codable structs in Examples/ExampleAgents/Oracle.swift.
@@ -62,7 +65,8 @@ async def main(address: str) -> None:
     runtime.add_message_serializer(
         [s for t in (Question, Answer, AnswerChunk) for s in try_get_known_serializers_for_type(t)]
     )
-    await runtime.start()
+    # The token of this worker's identity, when the host requires one (agents_auth.py).
+    await start_with_token(runtime, os.environ.get("AGENTS_TOKEN"))
     try:
         await PythonWriter.register(runtime, "py_writer", PythonWriter)
         print("ready: py_writer", file=sys.stderr, flush=True)

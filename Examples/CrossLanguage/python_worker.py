@@ -24,6 +24,8 @@ from autogen_core import (
 )
 from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
 
+from agents_auth import start_with_token
+
 
 def say(line: str) -> None:
     """One write per line, so lines from several processes sharing a pipe never interleave."""
@@ -69,7 +71,8 @@ class PythonGreeter(RoutedAgent):
 async def main(address: str) -> None:
     runtime = GrpcWorkerAgentRuntime(host_address=address)
     runtime.add_message_serializer([s for t in (Greeting, Question, Answer) for s in try_get_known_serializers_for_type(t)])
-    await runtime.start()
+    # The token of this worker's identity, when the host requires one (agents_auth.py).
+    await start_with_token(runtime, os.environ.get("AGENTS_TOKEN"))
     try:
         done = asyncio.Event()
         await PythonGreeter.register(runtime, "python_greeter", lambda: PythonGreeter(done))

@@ -61,10 +61,11 @@ public final class AgentHost: Service, Sendable {
     /// When set, every `agents.AgentRpc` call must carry `authorization: Bearer <token>`; others
     /// fail with UNAUTHENTICATED. (The health service stays open to probes.)
     public var authToken: String?
-    /// Identities and their permissions, by their tokens (`runtime-host --auth-file`): a caller
-    /// presenting one of these tokens may serve, publish, watch and call only what its identity
-    /// allows, on every path (workers' channels, registrations, subscriptions, the gateway). Works
-    /// beside ``authToken``, which stays all-access.
+    /// Identities and their permissions, by their tokens, client certificates and JWTs
+    /// (`runtime-host --auth-file`): a caller may serve, publish, watch and call only what its
+    /// identity allows, on every path (workers' channels, registrations, subscriptions, the
+    /// gateway). Works beside ``authToken``, which stays all-access. Replace them while the host
+    /// runs with ``AgentHost/replaceCredentials(_:)``.
     public var credentials: Credentials?
     /// TLS settings; `nil` serves plaintext.
     public var tls: TLS?
@@ -183,6 +184,10 @@ public final class AgentHost: Service, Sendable {
     }
   }
   let gateway: Gateway
+  /// Who callers are: the shared token, the credentials, or anyone.
+  let authenticator: Authenticator
+  /// The long-lived streams and their callers' credentials.
+  let openStreams = OpenStreams()
 
   /// Creates a host; it listens once ``run()`` is called.
   public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "agents.host")) {
@@ -193,6 +198,7 @@ public final class AgentHost: Service, Sendable {
       rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer))
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
+    self.authenticator = Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
   }
 
   /// The registry behind the host's metrics (the `agents_host_*` families). Not public: the
@@ -286,10 +292,31 @@ public final class AgentHost: Service, Sendable {
     }
   }
 
-  /// Who callers are: the shared token, the credentials, or anyone.
-  var authenticator: Authenticator {
-    Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
+  /// Replaces the credentials while the host runs (`runtime-host` does on SIGHUP and when its
+  /// `--auth-file` changes): new callers are checked against them at once, and every open stream
+  /// (workers' channels, gateway topic streams) is checked again. A stream whose credential is
+  /// no longer accepted ends with UNAUTHENTICATED; one whose identity now has other permissions
+  /// ends with UNAVAILABLE, so that its worker reconnects under them; the others carry on.
+  ///
+  /// - Returns: how many streams it ended.
+  /// - Throws: `AgentRuntimeError` (invalid argument) for a host started without
+  ///   ``Configuration/credentials`` or ``Configuration/authToken``: an open host stays open.
+  @discardableResult
+  public func replaceCredentials(_ credentials: Credentials) async throws(AgentRuntimeError) -> Int {
+    guard !authenticator.isOpen else {
+      throw AgentRuntimeError(
+        code: .invalidArgument, message: "the host was started without credentials or a token, and stays open")
+    }
+    authenticator.replace(credentials)
+    let ended = await openStreams.revalidate(with: authenticator)
+    logger.notice(
+      "credentials replaced",
+      metadata: ["identities": "\(credentials.count)", "jwt": "\(credentials.acceptsJWTs)", "streams-ended": "\(ended)"])
+    return ended
   }
+
+  /// How many streams (workers' channels, gateway topic streams) are open under credentials.
+  public var authenticatedStreams: Int { openStreams.count }
 
   /// The state service, when the host keeps state.
   private var stateService: [any RegistrableRPCService] {
@@ -306,8 +333,12 @@ public final class AgentHost: Service, Sendable {
     let server = GRPCServer(
       transport: transport,
       services: [
-        AgentRpcService(router: router, logger: logger, authenticator: authenticator, maxMessageSize: configuration.maxMessageSize),
-        GatewayService(gateway: gateway, authenticator: authenticator, flushInterval: configuration.tapFlushInterval), health,
+        AgentRpcService(
+          router: router, logger: logger, authenticator: authenticator, openStreams: openStreams,
+          maxMessageSize: configuration.maxMessageSize),
+        GatewayService(
+          gateway: gateway, authenticator: authenticator, openStreams: openStreams, flushInterval: configuration.tapFlushInterval),
+        health,
       ] + stateService,
       interceptorPipeline: authenticator.isOpen
         ? []
@@ -330,6 +361,7 @@ public final class AgentHost: Service, Sendable {
       try await withGracefulShutdownHandler {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
+          group.addTask { await self.openStreams.runExpirySweeper() }
           // The gateway's internal caller and the HTTP listener, like the gRPC server, run on the
           // event loop that woke them (SSE taps opt out: their writes must not take routing time).
           group.addTask { await withTaskExecutorPreference(EventLoopTaskExecutor(group: eventLoopGroup)) { await self.gateway.run() } }
@@ -385,7 +417,7 @@ public final class AgentHost: Service, Sendable {
   /// The HTTP listener as a service group of its own, so that ``beginGracefulShutdown()`` can stop it.
   private func makeHTTPServer(address: HostAddress) throws -> ServiceGroup {
     let http = HTTPGateway(
-      gateway: gateway, authenticator: authenticator, keepAliveInterval: configuration.sseKeepAliveInterval,
+      gateway: gateway, authenticator: authenticator, openStreams: openStreams, keepAliveInterval: configuration.sseKeepAliveInterval,
       tapFlushInterval: configuration.tapFlushInterval,
       isServing: { [weak self] in self?.lifecycle.withLock { $0.isServing } ?? false },
       metrics: { [metrics, router] in metrics.render(router.snapshot) })

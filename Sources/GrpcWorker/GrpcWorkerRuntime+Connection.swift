@@ -210,7 +210,10 @@ extension GrpcWorkerRuntime {
         try await group.waitForAll()
       }
     } onResponse: { response in
-      if case .failure(let error) = response.accepted { throw error }
+      switch response.accepted {
+      case .failure(let error): throw error
+      case .success(let contents): self.link.withLock { $0.admitted(PublishRights(contents.metadata)) }
+      }
       accepted.resolve(.success(()))
       for try await message in response.messages {
         self.handleIncoming(message)

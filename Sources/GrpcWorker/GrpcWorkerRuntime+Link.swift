@@ -1,11 +1,33 @@
 import AgentCore
 import AgentWire
+import GRPCCore
 
 extension GrpcWorkerRuntime {
   /// The connection that carries traffic, once it is registered.
   struct Live: Sendable {
     var client: HostClient
     var outbox: BatchQueue<Agents_Message>
+  }
+
+  /// What the host admitted this worker's identity to publish (`OpenChannel`'s response headers
+  /// on a host that requires credentials).
+  struct PublishRights: Sendable, Equatable {
+    var identity: String
+    var patterns: [NamePattern]
+
+    /// The rights in `metadata`; nil when it has none (an open host, or AutoGen's).
+    init?(_ metadata: Metadata) {
+      guard let identity = metadata[stringValues: AgentRpcMetadata.identityKey].first(where: { _ in true }),
+        let list = metadata[stringValues: AgentRpcMetadata.publishPatternsKey].first(where: { _ in true })
+      else { return nil }
+      self.identity = identity
+      // A pattern the host sent but this worker cannot read is left to the host to judge.
+      let texts = list.split(separator: ",").map { String($0) }
+      let patterns = texts.compactMap { try? NamePattern($0) }
+      self.patterns = patterns.count == texts.count ? patterns : [.any]
+    }
+
+    func allows(_ topicType: String) -> Bool { patterns.contains { $0.matches(topicType) } }
   }
 
   /// The worker's link to its host across connections, as a value: each event is a mutating
@@ -28,6 +50,8 @@ extension GrpcWorkerRuntime {
     private(set) var failure: AgentRuntimeError?
     /// Agent types registered with the host, to register again after a reconnect.
     private(set) var registeredTypes: [AgentType] = []
+    /// What the last connection's host admitted this worker to publish; nil: the host did not say.
+    private(set) var publishRights: PublishRights?
     /// How many publishes may wait for a connection.
     let maxBuffered: Int
 
@@ -76,6 +100,9 @@ extension GrpcWorkerRuntime {
       return (ready, failure ?? error, buffered.count)
     }
 
+    /// The host admitted the channel with `rights`.
+    mutating func admitted(_ rights: PublishRights?) { publishRights = rights }
+
     // MARK: Traffic
 
     /// Puts `message` on the live connection. Returns false when there is none.
@@ -85,9 +112,15 @@ extension GrpcWorkerRuntime {
 
     /// Sends a publish, or buffers it while not connected.
     ///
-    /// - Throws: the link's failure once stopped, or `resourceExhausted` when ``maxBuffered``
-    ///   publishes already wait.
-    mutating func publish(_ frame: Agents_Message, host: HostAddress) throws(AgentRuntimeError) {
+    /// - Throws: `permissionDenied` when the host said the worker's identity may not publish to
+    ///   `topicType` (the host would drop it); the link's failure once stopped, or
+    ///   `resourceExhausted` when ``maxBuffered`` publishes already wait.
+    mutating func publish(_ frame: Agents_Message, topicType: String, host: HostAddress) throws(AgentRuntimeError) {
+      if let publishRights, !publishRights.allows(topicType) {
+        throw AgentRuntimeError(
+          code: .permissionDenied,
+          message: "identity '\(publishRights.identity)' may not publish to topic type '\(topicType)' (the host \(host) allows \(publishRights.patterns.map(\.description)))")
+      }
       if send(frame) { return }
       if let failure { throw failure }
       guard buffered.count < maxBuffered else {

@@ -106,7 +106,7 @@ extension GrpcWorkerRuntime {
     let wire = try Io_Cloudevents_V1_CloudEvent(event)
     let frame = Agents_Message.with { $0.cloudEvent = wire }
     let host = configuration.host
-    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, host: host) }
+    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
   }
 
 

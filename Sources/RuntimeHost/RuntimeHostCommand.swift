@@ -52,7 +52,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")
   var authToken: String?
 
-  @Option(help: "Identities and their permissions, by the SHA-256 of their tokens (JSON; see README, Security). Each may serve, publish, watch and call only what it lists.")
+  @Option(help: "Identities and their permissions: by the SHA-256 of their tokens, their client certificates' subjects, or JWTs from trusted keys (JSON; see README, Security). Each may serve, publish, watch and call only what it lists. Reloaded on SIGHUP and when the file changes.")
   var authFile: String?
 
   @Option(help: "Serve TLS with this PEM certificate chain (with --tls-key).")
@@ -91,13 +91,6 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
-    if let authFile {
-      do {
-        _ = try Credentials.load(contentsOf: authFile)
-      } catch {
-        throw ValidationError(error.message)
-      }
-    }
     for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
       throw ValidationError("cannot read '\(path)'")
     }
@@ -139,16 +132,34 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
     configuration.maxStateSize = maxStateSize
-    configuration.credentials = try authFile.map { path throws(AgentRuntimeError) in try Credentials.load(contentsOf: path) }
+    var authFileContents: Data?
+    if let authFile {
+      do {
+        authFileContents = try Data(contentsOf: URL(fileURLWithPath: authFile))
+        configuration.credentials = try await Credentials.parse(
+          authFileContents!, source: authFile, directory: URL(fileURLWithPath: authFile).deletingLastPathComponent().path)
+      } catch let error as AgentRuntimeError {
+        throw ValidationError(error.message)
+      } catch {
+        throw ValidationError("cannot read the credentials file '\(authFile)': \(error.localizedDescription)")
+      }
+    }
     let store = try await StateStoreChoice(stateStoreSetting).open()
     configuration.stateStore = store.store
     let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))
     // Metrics recorded through swift-metrics in this process are served with the host's own.
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: host.metricsRegistry))
+    // The credentials file is reloaded on SIGHUP and when it changes.
+    var watchers: [any Service] = []
+    if let authFile, let authFileContents {
+      let watcher = CredentialsFileWatcher(path: authFile, host: host, logger: Logger(label: "agents.host.credentials"))
+      watcher.loaded(authFileContents)
+      watchers.append(watcher)
+    }
     let group = ServiceGroup(
       configuration: .init(
-        // Shut down in reverse order: the host first, then its store.
-        services: store.services + [host],
+        // Shut down in reverse order: the watcher and the host first, then its store.
+        services: store.services + [host] + watchers,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )

@@ -229,19 +229,19 @@ struct HostAuthorizationTests {
   }
 
   @Test("a credentials file: hashes, not tokens; clear errors naming the file and identity")
-  func credentialsFile() throws {
+  func credentialsFile() async throws {
     let hash = Credentials.hash("t0k3n")
     let good = Data(#"{"identities":[{"name":"a","token_sha256":"\#(hash)","serve":["x*"],"call":["*"]}]}"#.utf8)
-    let credentials = try Credentials.parse(good, source: "auth.json")
+    let credentials = try await Credentials.parse(good, source: "auth.json")
     #expect(credentials.identity(forToken: "t0k3n")?.name == "a")
     #expect(credentials.identity(forToken: "t0k3n")?.permissions.allows(.serve, "xy") == true)
     #expect(credentials.identity(forToken: "t0k3n")?.permissions.allows(.publish, "xy") == false)
     #expect(credentials.identity(forToken: hash) == nil)
     let shortHash = Data(#"{"identities":[{"name":"a","token_sha256":"abc"}]}"#.utf8)
-    let error = #expect(throws: AgentRuntimeError.self) { try Credentials.parse(shortHash, source: "auth.json") }
+    let error = await #expect(throws: AgentRuntimeError.self) { try await Credentials.parse(shortHash, source: "auth.json") }
     #expect(error?.message == "'auth.json', identity 1 ('a'): token_sha256 must be 64 hex digits (printf %s TOKEN | sha256sum)")
     let badPattern = Data(#"{"identities":[{"name":"b","token_sha256":"\#(hash)","watch":["a*b"]}]}"#.utf8)
-    let patternError = #expect(throws: AgentRuntimeError.self) { try Credentials.parse(badPattern, source: "auth.json") }
+    let patternError = await #expect(throws: AgentRuntimeError.self) { try await Credentials.parse(badPattern, source: "auth.json") }
     #expect(patternError?.message.hasPrefix("'auth.json', identity 1 ('b'): 'a*b' is not a name pattern") == true)
   }
 }

@@ -18,6 +18,10 @@ final class RawWorker: Sendable {
   let token: String?
   private let outbound: AsyncStream<Agents_Message>.Continuation
   private let inbound: Inbox<Agents_Message>
+  /// How the channel ended: the status it ended with (nil: OK), once.
+  let channelEnd = Inbox<RPCError?>()
+  /// The channel's response headers, once.
+  let channelHeaders = Inbox<Metadata>()
 
   fileprivate init(
     clientId: String,
@@ -276,10 +280,18 @@ func withRawWorker<R: Sendable>(
     guard openChannel else { return try await body(worker) }
     return try await withThrowingTaskGroup(of: R?.self) { group in
       group.addTask {
-        try? await rpc.openChannel(metadata: worker.metadata) { writer in
-          for await message in outboundStream { try await writer.write(message) }
-        } onResponse: { response in
-          for try await message in response.messages { inbox.put(message) }
+        do {
+          try await rpc.openChannel(metadata: worker.metadata) { writer in
+            for await message in outboundStream { try await writer.write(message) }
+          } onResponse: { response in
+            if case .success(let contents) = response.accepted { worker.channelHeaders.put(contents.metadata) }
+            for try await message in response.messages { inbox.put(message) }
+          }
+          worker.channelEnd.put(nil)
+        } catch let error as RPCError {
+          worker.channelEnd.put(error)
+        } catch {
+          worker.channelEnd.put(RPCError(code: .unknown, message: "\(error)"))
         }
         inbox.close()
         return nil

@@ -53,4 +53,40 @@ struct AuthTests {
       }
     }
   }
+
+  @Test("an identity's worker: a forbidden publish throws permission-denied at the worker, allowed ones go out; revoking its token stops the worker")
+  func identityPermissions() async throws {
+    let patterns = { (texts: [String]) in texts.map { try! NamePattern($0) } }
+    let news = Identity(
+      name: "news-worker", permissions: Permissions(serve: patterns(["counter"]), publish: patterns(["news.*"]), call: patterns(["counter"])))
+    var hostConfiguration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
+    hostConfiguration.credentials = Credentials([("news-token", news)])
+    try await withAgentHost(configuration: hostConfiguration, logger: quietLogger) { host in
+      var configuration = GrpcWorkerRuntime.Configuration(host: try await host.listeningAddress(), shutdownGracePeriod: .seconds(1))
+      configuration.authToken = "news-token"
+      let worker = GrpcWorkerRuntime(configuration: configuration, serializers: testSerializers, logger: quietLogger)
+      try await withThrowingTaskGroup(of: AgentRuntimeError?.self) { group in
+        group.addTask {
+          do {
+            try await worker.run()
+            return nil
+          } catch {
+            return error as? AgentRuntimeError
+          }
+        }
+        try await worker.register(AgentType("counter")) { id, _ in CounterAgent(id: id) }
+        try await worker.publish(Ping(hops: 0), to: TopicId(type: "news.sports", source: "s"))
+        let refused = await #expect(throws: AgentRuntimeError.self) {
+          try await worker.publish(Ping(hops: 0), to: TopicId(type: "payments.events", source: "s"))
+        }
+        #expect(refused?.code == .permissionDenied)
+        #expect(refused?.message.hasPrefix("identity 'news-worker' may not publish to topic type 'payments.events'") == true)
+        // Revoked: the host ends the channel with UNAUTHENTICATED, and the worker stops instead of retrying.
+        try await host.replaceCredentials(Credentials([]))
+        let stopped = try await group.next()!
+        #expect(stopped?.code == .unauthenticated, "\(String(describing: stopped))")
+        #expect(stopped?.message.contains("the credentials of identity 'news-worker' were revoked") == true, "\(String(describing: stopped))")
+      }
+    }
+  }
 }

@@ -33,13 +33,7 @@ struct TestCertificates: Sendable {
       leaf worker ca "extendedKeyUsage=clientAuth"
       leaf stranger other-ca "extendedKeyUsage=clientAuth"
       """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    process.currentDirectoryURL = directory
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw Unexpected("openssl failed with \(process.terminationStatus)") }
+    try runShellScript(script, in: directory)
     return TestCertificates(directory: directory)
   }
 
@@ -53,9 +47,10 @@ struct TLSTests {
   init() throws { certificates = try TestCertificates.make() }
 
   func withTLSHost<R: Sendable>(
-    mutual: Bool, _ body: @Sendable (HostAddress) async throws -> R
+    mutual: Bool, credentials: Credentials? = nil, _ body: @Sendable (HostAddress) async throws -> R
   ) async throws -> R {
     var configuration = AgentHost.Configuration(address: HostAddress(host: "127.0.0.1", port: 0))
+    configuration.credentials = credentials
     configuration.tls = .init(
       certificateChainPath: certificates.path("host.pem"), privateKeyPath: certificates.path("host.key"),
       clientCertificateTrustRootsPath: mutual ? certificates.path("ca.pem") : nil)
@@ -136,6 +131,34 @@ struct TLSTests {
       let stranger = await refusal(worker(address, trust: "ca.pem", identity: "stranger"))
       #expect(stranger?.code == .unavailable)
       #expect("\(String(describing: stranger))".contains("UNKNOWN_CA"), "\(String(describing: stranger))")
+    }
+  }
+
+  @Test("mutual TLS with identities by certificate subject: the worker gets its subject's permissions, no more")
+  func certificateIdentities() async throws {
+    let patterns = { (texts: [String]) in texts.map { try! NamePattern($0) } }
+    let identity = Identity(name: "counter-worker", permissions: Permissions(serve: patterns(["counter"]), call: patterns(["counter"])))
+    try await withTLSHost(mutual: true, credentials: Credentials([], certificateSubjects: ["CN=worker": identity])) { address in
+      try await roundTrip(self.worker(address, trust: "ca.pem", identity: "worker"))
+      try await withGrpcWorker(
+        configuration: self.worker(address, trust: "ca.pem", identity: "worker"), serializers: testSerializers, logger: quietLogger
+      ) { runtime in
+        let refused = await #expect(throws: AgentRuntimeError.self) {
+          try await runtime.register(AgentType("payments")) { id, _ in CounterAgent(id: id) }
+        }
+        #expect(refused?.code == .permissionDenied)
+        #expect(refused?.message.contains("identity 'counter-worker' may not serve agent type 'payments'") == true, "\(String(describing: refused))")
+      }
+    }
+  }
+
+  @Test("mutual TLS with identities by certificate subject: a certificate whose subject has no identity is refused")
+  func unmappedCertificate() async throws {
+    let identity = Identity(name: "counter-worker", permissions: .all)
+    try await withTLSHost(mutual: true, credentials: Credentials([], certificateSubjects: ["CN=someone-else": identity])) { address in
+      let refused = await refusal(worker(address, trust: "ca.pem", identity: "worker"))
+      #expect(refused?.code == .unauthenticated)
+      #expect(refused?.message.contains("no identity for the client certificate 'CN=worker'") == true, "\(String(describing: refused))")
     }
   }
 }

@@ -34,10 +34,10 @@ struct WorkerLinkTests {
   @Test("publishes are buffered while connecting, up to the bound, and go first, in order, when a connection goes live")
   func bufferThenFlush() throws {
     var link = Link(maxBuffered: 2)
-    try link.publish(publish(1), host: host)
-    try link.publish(publish(2), host: host)
+    try link.publish(publish(1), topicType: "news", host: host)
+    try link.publish(publish(2), topicType: "news", host: host)
     do {
-      try link.publish(publish(3), host: host)
+      try link.publish(publish(3), topicType: "news", host: host)
       Issue.record("a publish over the bound was buffered")
     } catch {
       #expect(error.code == .resourceExhausted)
@@ -49,7 +49,7 @@ struct WorkerLinkTests {
     #expect(flushed == 2)
     #expect(link.buffered.isEmpty)
     #expect(link.send(request(1)))
-    try link.publish(publish(4), host: host)
+    try link.publish(publish(4), topicType: "news", host: host)
     #expect(ids(connection.outbox.close()) == ["p1", "p2", "r1", "p4"])
     #expect(try link.connection() === ready)
   }
@@ -61,7 +61,7 @@ struct WorkerLinkTests {
     let (requeued, stopping) = link.detached(unsent: [publish(1), request(1), publish(2)], wasEstablished: true)
     #expect(requeued == 2)
     #expect(!stopping)
-    try link.publish(publish(3), host: host)
+    try link.publish(publish(3), topicType: "news", host: host)
     #expect(ids(link.buffered) == ["p1", "p2", "p3"])
     // Calls now wait for the next connection.
     #expect(try link.connection() !== first)
@@ -70,7 +70,7 @@ struct WorkerLinkTests {
   @Test("stopping fails waiters with the first failure, drops the buffer, and refuses later publishes")
   func stop() throws {
     var link = Link(maxBuffered: 10)
-    try link.publish(publish(1), host: host)
+    try link.publish(publish(1), topicType: "news", host: host)
     let closing = link.beginClosing()
     #expect(!closing)  // nothing live to close
     let first = AgentRuntimeError(code: .unauthenticated, message: "refused")
@@ -80,7 +80,7 @@ struct WorkerLinkTests {
     let second = link.stop(AgentRuntimeError(code: .unavailable, message: "later"))
     #expect(second.failure.message == "refused")
     do {
-      try link.publish(publish(2), host: host)
+      try link.publish(publish(2), topicType: "news", host: host)
       Issue.record("a publish after stop was accepted")
     } catch {
       #expect(error.message == "refused")

@@ -30,7 +30,7 @@ measure() {  # label, then runtime-host arguments
   for _ in $(seq 100); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.1; done
   local address; address=$(head -1 "$out" | awk '{print $NF}')
   timeout 600 "$bin/runtime-bench" --host "$address" --host-pid "$pid" --label "$label" --idle-workers 0 \
-    | grep -E "^(publish: messages|rpc, )" | sed "s/^/$label | /"
+    | grep -E "^(publish: messages|rpc, |host CPU)" | sed "s/^/$label | /"
   kill "$pid"; wait "$pid" || true
 }
 

@@ -1,4 +1,4 @@
-import AgentCore
+package import AgentCore
 package import AgentWire
 import DequeModule
 import Synchronization
@@ -221,6 +221,7 @@ package final class TapReader: Sendable {
   private let tap: EventTap
   fileprivate let id: Int
   private let overflow = Atomic<Bool>(false)
+  private let ending = Mutex<AgentRuntimeError?>(nil)
 
   fileprivate init(tap: EventTap, id: Int) {
     self.tap = tap
@@ -249,4 +250,13 @@ package final class TapReader: Sendable {
 
   /// Stops reading. Idempotent.
   package func close() { tap.close(reader: id) }
+
+  /// Stops reading for `reason` (its credentials were revoked or expired), which ``endReason`` then gives.
+  package func end(_ reason: AgentRuntimeError) {
+    ending.withLock { $0 = $0 ?? reason }
+    close()
+  }
+
+  /// Why the reader ended, when ``end(_:)`` ended it.
+  package var endReason: AgentRuntimeError? { ending.withLock { $0 } }
 }

@@ -2,17 +2,17 @@ import AgentCore
 import AgentWire
 import GRPCCore
 
-/// The identity of the `Gateway` call being handled, bound by the methods below from the call's
-/// bearer token, for the simple methods that have no metadata.
+/// The caller of the `Gateway` call being handled, bound by the methods below from the call's
+/// credentials, for the simple methods that have no metadata.
 enum GatewayCaller {
-  @TaskLocal static var identity: Identity?
+  @TaskLocal static var current: Caller?
 }
 
 extension GatewayService {
   /// The calling identity; a call whose identity was not bound may do nothing on a host that
   /// requires credentials.
   var caller: Identity {
-    GatewayCaller.identity ?? (authenticator.isOpen ? .anonymous : Identity(name: "unknown", permissions: Permissions()))
+    GatewayCaller.current?.identity ?? (authenticator.isOpen ? .anonymous : Identity(name: "unknown", permissions: Permissions()))
   }
 
   // The generated service's request-level methods: each binds the caller's identity around the
@@ -21,42 +21,43 @@ extension GatewayService {
   func invoke(
     request: ServerRequest<Agents_Gateway_V1_InvokeRequest>, context: ServerContext
   ) async throws -> ServerResponse<Agents_Gateway_V1_InvokeResponse> {
-    try await asCaller(request) { try await invoke(request: $0, context: context) }
+    try await asCaller(request, context) { try await invoke(request: $0, context: context) }
   }
 
   func invokeStream(
     request: ServerRequest<Agents_Gateway_V1_InvokeRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_Gateway_V1_InvokeStreamEvent> {
-    try asCaller(request) { try await invokeStream(request: $0, response: $1, context: context) }
+    try await asCaller(request, context) { try await invokeStream(request: $0, response: $1, context: context) }
   }
 
   func publish(
     request: ServerRequest<Agents_Gateway_V1_PublishRequest>, context: ServerContext
   ) async throws -> ServerResponse<Agents_Gateway_V1_PublishResponse> {
-    try await asCaller(request) { try await publish(request: $0, context: context) }
+    try await asCaller(request, context) { try await publish(request: $0, context: context) }
   }
 
   func subscribe(
     request: ServerRequest<Agents_Gateway_V1_SubscribeRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_Gateway_V1_TopicEvent> {
-    try asCaller(request) { try await subscribe(request: $0, response: $1, context: context) }
+    try await asCaller(request, context) { try await subscribe(request: $0, response: $1, context: context) }
   }
 
   /// A unary call answered by `body` as the request's identity.
   private func asCaller<Input, Output>(
-    _ request: ServerRequest<Input>, _ body: (Input) async throws -> Output
+    _ request: ServerRequest<Input>, _ context: ServerContext, _ body: (Input) async throws -> Output
   ) async throws -> ServerResponse<Output> {
-    let identity = try authenticator.identity(request.metadata)
-    return try await GatewayCaller.$identity.withValue(identity) { ServerResponse(message: try await body(request.message)) }
+    let caller = try await authenticator.caller(request.metadata, context)
+    return try await GatewayCaller.$current.withValue(caller) { ServerResponse(message: try await body(request.message)) }
   }
 
   /// A streamed answer written by `body` as the request's identity.
   private func asCaller<Input: Sendable, Output>(
-    _ request: ServerRequest<Input>, _ body: @escaping @Sendable (Input, RPCWriter<Output>) async throws -> Void
-  ) throws -> StreamingServerResponse<Output> {
-    let identity = try authenticator.identity(request.metadata)
+    _ request: ServerRequest<Input>, _ context: ServerContext,
+    _ body: @escaping @Sendable (Input, RPCWriter<Output>) async throws -> Void
+  ) async throws -> StreamingServerResponse<Output> {
+    let caller = try await authenticator.caller(request.metadata, context)
     return StreamingServerResponse { writer in
-      try await GatewayCaller.$identity.withValue(identity) { try await body(request.message, writer) }
+      try await GatewayCaller.$current.withValue(caller) { try await body(request.message, writer) }
       return [:]
     }
   }

@@ -8,8 +8,10 @@ import SwiftProtobuf
 /// `agerrorcode` trailer.
 struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
   let gateway: Gateway
-  /// Who each call is: the permission checks use the identity of its bearer token.
+  /// Who each call is: the permission checks use the identity of its credentials.
   let authenticator: Authenticator
+  /// Where `Subscribe` streams are recorded, for revocation.
+  let openStreams: OpenStreams
   /// The least time between two writes to one `Subscribe` stream (see the host's tapFlushInterval).
   let flushInterval: Duration
 
@@ -81,7 +83,12 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
       let filter = TapFilter(topicType: request.topicType, isPrefix: request.prefix, source: request.hasSource ? request.source : nil)
       try gateway.authorizeWatch(caller, filter)
       let reader = gateway.tap(filter, after: request.hasAfterSequence ? request.afterSequence : nil)
-      defer { reader.close() }
+      // A reload that revokes the caller's credentials, or its token's expiry, ends the stream.
+      let registration = GatewayCaller.current.map { caller in openStreams.open(caller) { reader.end($0) } }
+      defer {
+        reader.close()
+        registration?.close()
+      }
       try await Self.endingWithTheRPC { try await forward(reader, to: response) }
     }
   }
@@ -108,6 +115,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
       try await response.write(contentsOf: events)
       if flushInterval > .zero { try await Task.sleep(for: flushInterval) }
     }
+    if let reason = reader.endReason { throw reason }
     if reader.overflowed {
       throw AgentRuntimeError(
         code: .resourceExhausted,

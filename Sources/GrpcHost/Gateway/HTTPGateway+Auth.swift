@@ -13,11 +13,17 @@ struct AuthenticationMiddleware: RouterMiddleware {
     guard let header = request.headers[.authorization] else {
       return Self.unauthorized("this host requires 'Authorization: Bearer <token>'")
     }
-    guard let identity = try? authenticator.identity(authorization: header) else {
-      return Self.unauthorized("the bearer token is not valid")
+    guard header.hasPrefix("Bearer ") else {
+      return Self.unauthorized("this host requires 'Authorization: Bearer <token>'")
+    }
+    let caller: Caller
+    do {
+      caller = try await authenticator.caller(.bearer(String(header.dropFirst(7))))
+    } catch {
+      return Self.unauthorized(error.message)
     }
     var context = context
-    context.identity = identity
+    context.caller = caller
     return try await next(request, context)
   }
 

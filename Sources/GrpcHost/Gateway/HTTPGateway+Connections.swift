@@ -10,8 +10,10 @@ struct GatewayRequestContext: RequestContext {
   var coreContext: CoreRequestContextStorage
   /// The HTTP connection of the request.
   let channel: any Channel
-  /// Who the caller is (set by the authentication middleware; anonymous on an open host).
-  var identity = Identity.anonymous
+  /// Who the caller is (set by the authentication middleware; nil on an open host).
+  var caller: Caller?
+  /// The caller's identity (anonymous on an open host).
+  var identity: Identity { caller?.identity ?? .anonymous }
 
   init(source: ApplicationRequestContextSource) {
     coreContext = .init(source: source)

@@ -73,6 +73,9 @@ extension HTTPGateway {
     let filter = TapFilter(topicType: topicType, isPrefix: isPrefix, source: query["source"].map(String.init))
     try gateway.authorizeWatch(context.identity, filter)
     let reader = gateway.tap(filter, after: after)
+    // A reload that revokes the caller's credentials, or its token's expiry, ends the stream
+    // (registered before the response starts, so no revocation falls in between).
+    let registration = context.caller.map { caller in openStreams.open(caller) { reader.end($0) } }
     let keepAliveInterval = self.keepAliveInterval
     let flushInterval = self.tapFlushInterval
     let readerBuffer = gateway.router.tap.readerBuffer
@@ -81,7 +84,10 @@ extension HTTPGateway {
     return Response(
       status: .ok, headers: headers,
       body: ResponseBody { writer in
-        defer { reader.close() }
+        defer {
+          reader.close()
+          registration?.close()
+        }
         // A tap's formatting and writes run on the cooperative pool, never on the event loops
         // that route messages: readers must not slow the bus.
         try await withTaskExecutorPreference(globalConcurrentExecutor) {
@@ -116,9 +122,9 @@ extension HTTPGateway {
         } catch is CancellationError {
           return  // the client disconnected
         }
-        let final = reader.overflowed
+        let final = reader.endReason ?? (reader.overflowed
           ? AgentRuntimeError(code: .resourceExhausted, message: "the reader fell more than \(readerBuffer) events behind and was dropped; reconnect with Last-Event-ID to resume")
-          : AgentRuntimeError(code: .unavailable, message: "the host is shutting down")
+          : AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
         try await writer.write(SSE.frame(event: "error", data: GatewayJSON.error(final)))
         try await writer.finish(nil)
         }

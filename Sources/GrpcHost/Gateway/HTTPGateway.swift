@@ -12,6 +12,8 @@ import Synchronization
 struct HTTPGateway: Sendable {
   let gateway: Gateway
   let authenticator: Authenticator
+  /// Where topic streams are recorded, for revocation.
+  let openStreams: OpenStreams
   /// How often an idle SSE stream gets a keepalive comment.
   let keepAliveInterval: Duration
   /// The least time between two writes to one tap reader: events that arrive meanwhile go out in

@@ -161,7 +161,7 @@ extension HostRouter {
       var byWorker: [(WorkerLink, [AgentType])] = []
       for type in types {
         guard let worker = state.place(AgentId(type: type, key: topic.source)),
-          worker.identity.allows(.watch, topic.type)  // a worker receives only what it may watch
+          worker.identity.mayReceive(topic.type)  // a worker receives only what it may watch
         else { continue }
         if let index = byWorker.firstIndex(where: { $0.0 === worker }) {
           byWorker[index].1.append(type)

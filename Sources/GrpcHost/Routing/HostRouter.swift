@@ -206,13 +206,15 @@ final class HostRouter: Sendable {
       throw RPCError(code: .invalidArgument, message: error.message)
     }
     // A subscription brings events on its topics to the agents of its type: the identity must
-    // serve that type and watch those topics.
+    // serve that type and watch those topics (a type's own direct-message topics, `type:…`, come
+    // with serving it).
     guard identity.allows(.serve, subscription.agentType.name) else {
       throw RPCError(code: .permissionDenied, message: denied(identity, .serve, subscription.agentType.name, clientId: clientId).message)
     }
     let (watches, topics) = switch subscription.filter {
-    case .type(let type): (identity.allows(.watch, type), type)
-    case .typePrefix(let prefix): (identity.allows(.watch, everyNameWithPrefix: prefix), prefix + "*")
+    case .type(let type): (identity.mayReceive(type), type)
+    case .typePrefix(let prefix):
+      (identity.allows(.watch, everyNameWithPrefix: prefix) || prefix == subscription.agentType.name + ":", prefix + "*")
     }
     guard watches else {
       throw RPCError(code: .permissionDenied, message: denied(identity, .watch, topics, clientId: clientId).message)

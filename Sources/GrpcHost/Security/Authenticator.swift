@@ -1,45 +1,111 @@
 import AgentCore
+import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+import X509
 
-/// Who a caller is, from its `authorization: Bearer TOKEN`: the host's shared token (all access),
-/// an identity of its credentials file, or, when the host requires neither, anonymous (all access).
-struct Authenticator: Sendable {
-  let sharedToken: String?
-  let credentials: Credentials?
+/// What a caller presented.
+enum Credential: Sendable, Hashable {
+  /// Nothing (a host that requires no credentials admits it).
+  case none
+  /// `authorization: Bearer TOKEN`: the shared token, a credentials file's token, or a JWT.
+  case bearer(String)
+  /// A TLS client certificate's subject (RFC 4514), for a host that requires mutual TLS.
+  case certificate(subject: String)
+}
 
-  /// Whether callers must present a token.
-  var isOpen: Bool { sharedToken == nil && credentials == nil }
+/// An authenticated caller: who it is, what it presented, and until when that holds.
+struct Caller: Sendable {
+  var identity: Identity
+  var credential: Credential
+  /// When its credential expires (a JWT's `exp`); nil for one that does not.
+  var expiry: Date?
+}
 
-  /// The identity for an `authorization` value.
-  ///
-  /// - Throws: `AgentRuntimeError` (unauthenticated) when it is missing or unknown.
-  func identity(authorization: String?) throws(AgentRuntimeError) -> Identity {
-    if isOpen { return .anonymous }
-    guard let authorization else {
-      throw AgentRuntimeError(code: .unauthenticated, message: "missing 'authorization: Bearer <token>' metadata")
-    }
-    guard authorization.hasPrefix("Bearer ") else {
-      throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token")
-    }
-    let token = String(authorization.dropFirst(7))
-    if let sharedToken, constantTimeEqual(Array(token.utf8), Array(sharedToken.utf8)) {
-      return Identity(name: "shared-token", permissions: .all)
-    }
-    if let identity = credentials?.identity(forToken: token) { return identity }
-    throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token")
+/// Who a caller is: the host's shared token (all access), an identity of its credentials, or,
+/// when the host requires neither, anonymous (all access).
+///
+/// The credentials can be replaced while the host runs (``replace(_:)``); a host that started
+/// open stays open.
+final class Authenticator: Sendable {
+  private struct State {
+    var sharedToken: String?
+    var credentials: Credentials?
+  }
+  private let state: Mutex<State>
+  /// Whether callers need no credentials (fixed when the host starts).
+  let isOpen: Bool
+
+  init(sharedToken: String?, credentials: Credentials?) {
+    state = Mutex(State(sharedToken: sharedToken, credentials: credentials))
+    isOpen = sharedToken == nil && credentials == nil
   }
 
-  /// The identity of a gRPC call.
-  func identity(_ metadata: Metadata) throws(RPCError) -> Identity {
+  /// Replaces the credentials (a reload); the shared token stays.
+  func replace(_ credentials: Credentials) {
+    state.withLock { $0.credentials = credentials }
+  }
+
+  /// What a gRPC call presented: its bearer token, else its client certificate.
+  func credential(_ metadata: Metadata, _ context: ServerContext?) -> Credential {
+    if let authorization = metadata[stringValues: "authorization"].first(where: { _ in true }) {
+      return .bearer(authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : "")
+    }
+    if let certificate = (context?.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate {
+      return .certificate(subject: certificate.subject.description)
+    }
+    return .none
+  }
+
+  /// Who presented `credential`.
+  ///
+  /// - Throws: `AgentRuntimeError` (unauthenticated) saying why it is refused.
+  func caller(_ credential: Credential) async throws(AgentRuntimeError) -> Caller {
+    if isOpen { return Caller(identity: .anonymous, credential: credential) }
+    let (sharedToken, credentials) = state.withLock { ($0.sharedToken, $0.credentials) }
+    switch credential {
+    case .none:
+      throw AgentRuntimeError(code: .unauthenticated, message: "missing 'authorization: Bearer <token>' metadata")
+    case .bearer(let token):
+      guard !token.isEmpty else { throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token") }
+      if let sharedToken, constantTimeEqual(Array(token.utf8), Array(sharedToken.utf8)) {
+        return Caller(identity: Identity(name: "shared-token", permissions: .all), credential: credential)
+      }
+      if let identity = credentials?.identity(forToken: token) {
+        return Caller(identity: identity, credential: credential)
+      }
+      if let jwt = credentials?.jwt, JWTTrust.isJWT(token) {
+        let (identity, expiry) = try await jwt.caller(token: token)
+        return Caller(identity: identity, credential: credential, expiry: expiry)
+      }
+      throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token")
+    case .certificate(let subject):
+      if let identity = credentials?.identity(forCertificateSubject: subject) {
+        return Caller(identity: identity, credential: credential)
+      }
+      throw AgentRuntimeError(
+        code: .unauthenticated,
+        message: "no 'authorization: Bearer <token>' metadata, and no identity for the client certificate '\(subject)'")
+    }
+  }
+
+  /// Who made a gRPC call.
+  func caller(_ metadata: Metadata, _ context: ServerContext?) async throws(RPCError) -> Caller {
     do {
-      return try identity(authorization: metadata[stringValues: "authorization"].first(where: { _ in true }))
+      return try await caller(credential(metadata, context))
     } catch {
       throw RPCError(code: .unauthenticated, message: error.message)
     }
   }
+
+  /// The identity that made a gRPC call.
+  func identity(_ metadata: Metadata, _ context: ServerContext?) async throws(RPCError) -> Identity {
+    try await caller(metadata, context).identity
+  }
 }
 
-/// Refuses every call without a known bearer token with UNAUTHENTICATED.
+/// Refuses every call without known credentials with UNAUTHENTICATED.
 struct AuthenticationInterceptor: ServerInterceptor {
   let authenticator: Authenticator
 
@@ -48,7 +114,7 @@ struct AuthenticationInterceptor: ServerInterceptor {
     context: ServerContext,
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    _ = try authenticator.identity(request.metadata)
+    _ = try await authenticator.caller(request.metadata, context)
     return try await next(request, context)
   }
 }

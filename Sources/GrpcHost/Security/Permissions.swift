@@ -1,63 +1,5 @@
 public import AgentCore
 
-/// A name in a permission: `*` (every name), `PREFIX*` (names that start with `PREFIX`), or an
-/// exact name.
-public struct NamePattern: Sendable, Hashable, CustomStringConvertible {
-  private enum Kind: Hashable {
-    case any
-    case prefix(String)
-    case exact(String)
-  }
-  private let kind: Kind
-
-  /// Every name.
-  public static let any = NamePattern(kind: .any)
-
-  private init(kind: Kind) { self.kind = kind }
-
-  /// Parses `*`, `PREFIX*` or a name.
-  ///
-  /// - Throws: `AgentRuntimeError` (invalid argument) for an empty pattern or a `*` that is not
-  ///   at its end.
-  public init(_ text: String) throws(AgentRuntimeError) {
-    if text == "*" {
-      kind = .any
-    } else if text.isEmpty || text.dropLast().contains("*") {
-      throw AgentRuntimeError(code: .invalidArgument, message: "'\(text)' is not a name pattern: a name, PREFIX*, or *")
-    } else if text.hasSuffix("*") {
-      kind = .prefix(String(text.dropLast()))
-    } else {
-      kind = .exact(text)
-    }
-  }
-
-  /// Whether `name` matches.
-  public func matches(_ name: String) -> Bool {
-    switch kind {
-    case .any: true
-    case .prefix(let prefix): name.hasPrefix(prefix)
-    case .exact(let exact): name == exact
-    }
-  }
-
-  /// Whether every name that starts with `prefix` matches (for a prefix subscription).
-  public func covers(prefix: String) -> Bool {
-    switch kind {
-    case .any: true
-    case .prefix(let mine): prefix.hasPrefix(mine)
-    case .exact: false
-    }
-  }
-
-  public var description: String {
-    switch kind {
-    case .any: "*"
-    case .prefix(let prefix): prefix + "*"
-    case .exact(let exact): exact
-    }
-  }
-}
-
 /// What an identity may do on the bus, as name patterns per action.
 public struct Permissions: Sendable, Hashable {
   /// An action a permission allows.
@@ -142,6 +84,15 @@ public struct Identity: Sendable, Hashable, CustomStringConvertible {
   /// Whether `action` is allowed on every name that starts with `prefix`.
   func allows(_ action: Permissions.Action, everyNameWithPrefix prefix: String) -> Bool {
     isAllAccess || permissions.allows(action, everyNameWithPrefix: prefix)
+  }
+
+  /// Whether it may receive events on topic type `topicType`: those it may watch, and the
+  /// direct-message topics (`T:…`) of the agent types T it may serve, to which AutoGen's workers
+  /// subscribe each type they register.
+  func mayReceive(_ topicType: String) -> Bool {
+    if isAllAccess || permissions.allows(.watch, topicType) { return true }
+    guard let colon = topicType.firstIndex(of: ":") else { return false }
+    return permissions.allows(.serve, String(topicType[..<colon]))
   }
 
   /// The refusal of `action` on `target`.

@@ -14,8 +14,10 @@ struct AgentRpcService: RegistrableRPCService {
 
   let router: HostRouter
   let logger: Logger
-  /// Who each call is (its bearer token), for its permissions.
+  /// Who each call is (its credentials), for its permissions.
   let authenticator: Authenticator
+  /// Where channels are recorded, so that revoked or expired credentials close theirs.
+  let openStreams: OpenStreams
   /// The largest channel frame routed; larger ones are answered with RESOURCE_EXHAUSTED errors.
   let maxMessageSize: Int
 
@@ -77,14 +79,22 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> StreamingServerResponse<ChannelFrame> {
     let clientId = try clientId(request.metadata, method: "OpenChannel")
-    let identity = try authenticator.identity(request.metadata)
+    let caller = try await authenticator.caller(request.metadata, context)
     let router = self.router
     let logger = self.logger
-    return StreamingServerResponse { writer in
+    let openStreams = self.openStreams
+    return StreamingServerResponse(metadata: Self.permissionHeaders(caller.identity, isOpen: authenticator.isOpen)) { writer in
       // Connect here, not before: grpc-swift skips this closure for a stream that is already gone
       // (e.g. reset for an over-limit frame), and the link must not outlive its stream.
-      let link = try router.connect(clientId: clientId, identity: identity)
+      let link = try router.connect(clientId: clientId, identity: caller.identity)
       defer { router.disconnect(link) }
+      // A reload that revokes the credentials (or the token's expiry) ends the channel.
+      let (ended, end) = AsyncStream.makeStream(of: AgentRuntimeError.self)
+      let registration = openStreams.open(caller) { reason in
+        end.yield(reason)
+        end.finish()
+      }
+      defer { registration.close() }
       let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
         group.addTask {
           do {
@@ -103,8 +113,16 @@ struct AgentRpcService: RegistrableRPCService {
             return error
           }
         }
+        group.addTask {
+          for await reason in ended {
+            logger.notice(
+              "closing a worker's channel", metadata: ["client-id": "\(clientId)", "identity": "\(caller.identity)", "reason": "\(reason.message)"])
+            return RPCError(reason)
+          }
+          return nil
+        }
         // Either side ending ends the channel: the worker closed or vanished, or the host is
-        // closing the stream (shutdown).
+        // closing the stream (shutdown, revoked credentials).
         let first = await group.next()!
         group.cancelAll()
         return first
@@ -120,29 +138,56 @@ struct AgentRpcService: RegistrableRPCService {
     }
   }
 
+  /// The response headers that tell a worker its identity and what it may publish
+  /// (`agents-identity`, `agents-publish`: comma-separated name patterns), so that our workers
+  /// refuse a forbidden publish at once instead of the host dropping it. None on an open host.
+  static func permissionHeaders(_ identity: Identity, isOpen: Bool) -> Metadata {
+    guard !isOpen else { return [:] }
+    return [
+      AgentRpcMetadata.identityKey: .string(identity.name),
+      AgentRpcMetadata.publishPatternsKey: .string(identity.permissions.publish.map(\.description).joined(separator: ",")),
+    ]
+  }
+
   func openControlChannel(
     request: StreamingServerRequest<Agents_ControlMessage>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Agents_ControlMessage> {
     let clientId = try clientId(request.metadata, method: "OpenControlChannel")
+    let caller = try await authenticator.caller(request.metadata, context)
     let router = self.router
+    let openStreams = self.openStreams
     return StreamingServerResponse { writer in
       let (link, outbound) = try router.connectControl(clientId: clientId)
       defer { router.disconnectControl(link) }
-      await withTaskGroup(of: Void.self) { group in
+      let (ended, end) = AsyncStream.makeStream(of: AgentRuntimeError.self)
+      let registration = openStreams.open(caller) { reason in
+        end.yield(reason)
+        end.finish()
+      }
+      defer { registration.close() }
+      let revoked = await withTaskGroup(of: AgentRuntimeError?.self) { group in
         group.addTask {
           do {
             for await message in outbound { try await writer.write(message) }
           } catch {}
+          return nil
+        }
+        group.addTask {
+          for await reason in ended { return reason }
+          return nil
         }
         group.addTask {
           do {
             for try await message in request.messages { router.routeControl(message, from: link) }
           } catch {}
+          return nil
         }
-        await group.next()
+        let first = await group.next()!
         group.cancelAll()
+        return first
       }
+      if let revoked { throw RPCError(revoked) }
       return [:]
     }
   }
@@ -152,7 +197,8 @@ struct AgentRpcService: RegistrableRPCService {
     context: ServerContext
   ) async throws -> ServerResponse<Agents_RegisterAgentTypeResponse> {
     let clientId = try clientId(request.metadata, method: "RegisterAgent")
-    try router.register(type: request.message.type, clientId: clientId, identity: try authenticator.identity(request.metadata))
+    try router.register(
+      type: request.message.type, clientId: clientId, identity: try await authenticator.identity(request.metadata, context))
     return ServerResponse(message: Agents_RegisterAgentTypeResponse())
   }
 
@@ -162,7 +208,7 @@ struct AgentRpcService: RegistrableRPCService {
   ) async throws -> ServerResponse<Agents_AddSubscriptionResponse> {
     let clientId = try clientId(request.metadata, method: "AddSubscription")
     try router.addSubscription(
-      request.message.subscription, clientId: clientId, identity: try authenticator.identity(request.metadata))
+      request.message.subscription, clientId: clientId, identity: try await authenticator.identity(request.metadata, context))
     return ServerResponse(message: Agents_AddSubscriptionResponse())
   }
 
