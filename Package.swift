@@ -97,6 +97,7 @@ let package = Package(
         .product(name: "HTTPTypes", package: "swift-http-types"),
         .product(name: "DequeModule", package: "swift-collections"),
       ],
+      exclude: ["Console/Assets"],
       swiftSettings: swiftSettings
     ),
     .target(

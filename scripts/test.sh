@@ -4,6 +4,7 @@
 #   - protoc and the well-known protos (Debian: protobuf-compiler, libprotobuf-dev), used to prove
 #     the committed generated code matches Protos/;
 #   - openssl, with which the TLS tests make their certificates;
+#   - chromium and chromium-driver (Debian), for the web console's browser tests (selenium);
 #   - a Python virtual environment in .venv with autogen-core and autogen-ext[grpc] 0.7.5 (PyPI);
 #   - PostgreSQL (Debian: postgresql), for the state store tests: scripts/postgres.sh starts a
 #     throwaway server on loopback for the run and stops it at the end.
@@ -25,6 +26,16 @@ if ! command -v curl >/dev/null; then  # the demos and the schemathesis check us
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
+  fi
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then  # the console's browser tests
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+  else
+    echo "chromium or chromedriver not found: the console's browser tests will be skipped (apt-get install chromium chromium-driver)" >&2
   fi
 fi
 

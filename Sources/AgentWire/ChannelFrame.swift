@@ -128,24 +128,37 @@ package struct RawRpcResponse: Sendable {
   /// Our workers answer a handler that returns nothing with an explicitly present, empty payload.
   /// Read while the frame is parsed, so routing a response costs no second pass.
   package let isNeitherResultNorError: Bool
+  /// Whether the response carries an error text (the call failed).
+  package let isError: Bool
 
   package init(requestId: String, rest: [UInt8]) {
     self.requestId = requestId
     self.rest = rest
     var answered = false
-    _ = try? splitRequestId(rest) { field, value in answered = answered || Self.answers(field, value) }
+    var isError = false
+    _ = try? splitRequestId(rest) { field, value in
+      answered = answered || Self.answers(field, value)
+      isError = isError || Self.isError(field, value)
+    }
     isNeitherResultNorError = !answered
+    self.isError = isError
   }
 
   package init(bytes: some Collection<UInt8>) throws {
     var answered = false
-    (requestId, rest) = try splitRequestId(bytes) { field, value in answered = answered || Self.answers(field, value) }
+    var isError = false
+    (requestId, rest) = try splitRequestId(bytes) { field, value in
+      answered = answered || Self.answers(field, value)
+      isError = isError || Self.isError(field, value)
+    }
     isNeitherResultNorError = !answered
+    self.isError = isError
   }
 
   package init(_ response: Agents_RpcResponse) {
     requestId = response.requestID
     isNeitherResultNorError = !response.hasPayload && response.error.isEmpty
+    isError = !response.error.isEmpty
     var rest = response
     rest.requestID = ""
     // A proto3 message with no required fields and no `Any` has no serialization failure.
@@ -155,7 +168,12 @@ package struct RawRpcResponse: Sendable {
   /// Whether a length-delimited field is an answer: a `payload` (field 2, even empty) or a
   /// non-empty `error` (field 3).
   private static func answers(_ field: UInt64, _ value: UnsafeRawBufferPointer.SubSequence) -> Bool {
-    field == 2 || (field == 3 && !value.isEmpty)
+    field == 2 || isError(field, value)
+  }
+
+  /// Whether a length-delimited field is a non-empty `error` (field 3).
+  private static func isError(_ field: UInt64, _ value: UnsafeRawBufferPointer.SubSequence) -> Bool {
+    field == 3 && !value.isEmpty
   }
 
   package func decoded() throws -> Agents_RpcResponse {

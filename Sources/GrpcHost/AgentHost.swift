@@ -1,5 +1,6 @@
 public import AgentCore
 import AgentWire
+import Foundation
 public import GRPCCore
 import GRPCNIOTransportHTTP2
 import Hummingbird
@@ -187,7 +188,7 @@ public final class AgentHost: Service, Sendable {
   /// Who callers are: the shared token, the credentials, or anyone.
   let authenticator: Authenticator
   /// The long-lived streams and their callers' credentials.
-  let openStreams = OpenStreams()
+  let openStreams: OpenStreams
 
   /// Creates a host; it listens once ``run()`` is called.
   public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "agents.host")) {
@@ -199,6 +200,7 @@ public final class AgentHost: Service, Sendable {
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer))
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
     self.authenticator = Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
+    self.openStreams = OpenStreams(authenticator: authenticator)
   }
 
   /// The registry behind the host's metrics (the `agents_host_*` families). Not public: the
@@ -308,7 +310,7 @@ public final class AgentHost: Service, Sendable {
         code: .invalidArgument, message: "the host was started without credentials or a token, and stays open")
     }
     authenticator.replace(credentials)
-    let ended = await openStreams.revalidate(with: authenticator)
+    let ended = await openStreams.revalidate()
     logger.notice(
       "credentials replaced",
       metadata: ["identities": "\(credentials.count)", "jwt": "\(credentials.acceptsJWTs)", "streams-ended": "\(ended)"])
@@ -418,7 +420,7 @@ public final class AgentHost: Service, Sendable {
   private func makeHTTPServer(address: HostAddress) throws -> ServiceGroup {
     let http = HTTPGateway(
       gateway: gateway, authenticator: authenticator, openStreams: openStreams, keepAliveInterval: configuration.sseKeepAliveInterval,
-      tapFlushInterval: configuration.tapFlushInterval,
+      tapFlushInterval: configuration.tapFlushInterval, startedAt: Date(),
       isServing: { [weak self] in self?.lifecycle.withLock { $0.isServing } ?? false },
       metrics: { [metrics, router] in metrics.render(router.snapshot) })
     // Each connection reports its client going away, so that a plain call ends at once.

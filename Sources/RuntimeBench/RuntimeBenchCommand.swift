@@ -18,7 +18,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
     abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
-    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, StateBench.self, Load.self, Soak.self, Reconnect.self],
+    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, StateBench.self, ConsoleBench.self, Load.self, Soak.self, Reconnect.self],
     defaultSubcommand: Throughput.self)
 }
 

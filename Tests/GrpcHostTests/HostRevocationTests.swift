@@ -110,6 +110,27 @@ struct HostRevocationTests {
     }
   }
 
+  @Test("a stream that opens while a reload sweeps (checked against the old credentials) is checked again, not missed")
+  func reloadRacingAnOpen() async throws {
+    let authenticator = Authenticator(sharedToken: nil, credentials: Self.all)
+    let streams = OpenStreams(authenticator: authenticator)
+    let caller = try await authenticator.caller(.bearer("chat-token"))  // checked before the reload
+    authenticator.replace(Credentials([("payments-token", Self.payments)]))
+    #expect(await streams.revalidate() == 0)  // the sweep ran before the stream registered
+    let ended = Inbox<AgentRuntimeError>()
+    let registration = await streams.open(caller) { ended.put($0) }
+    defer { registration?.close() }
+    let reason = try await ended.next(timeout: .seconds(1))
+    #expect(reason.code == .unauthenticated)
+    #expect(streams.count == 0)
+    // Checked against the current credentials: registered, nothing ended.
+    let current = try await authenticator.caller(.bearer("payments-token"))
+    let kept = await streams.open(current) { ended.put($0) }
+    #expect(streams.count == 1)
+    kept?.close()
+    #expect(streams.count == 0)
+  }
+
   @Test("the file watcher: a changed file revokes within a second; a broken file is refused and the host keeps its credentials")
   func fileWatcher() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agents-auth-\(UUID().uuidString)")

@@ -169,7 +169,7 @@ package final class Gateway: Sendable {
   // MARK: Looking
 
   /// Every served agent type with its connected workers and subscriptions.
-  package var agentTypes: [(type: AgentType, workers: Int, subscriptions: [Subscription])] { router.agentTypes }
+  var agentTypes: [HostRouter.AgentTypeSummary] { router.agentTypes }
 
   /// A passive reader of published events matching `filter`; see ``EventTap/open(_:after:)``.
   package func tap(_ filter: TapFilter, after sequence: UInt64? = nil) -> TapReader {

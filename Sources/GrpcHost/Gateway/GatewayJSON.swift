@@ -163,3 +163,50 @@ extension RpcErrorCode {
     }
   }
 }
+
+/// `GET /v1/agent-types`, encoded with `Codable` (a bus may have thousands of types; this is
+/// several times faster than building `[String: Any]` for `JSONSerialization`).
+struct AgentTypeListing: Encodable {
+  struct Entry: Encodable {
+    struct Subscription: Encodable {
+      var id: String
+      var topicType: String?
+      var topicTypePrefix: String?
+    }
+    var type: String
+    var workers: Int
+    var instances: Int
+    var calls: Int
+    var errors: Int
+    /// Milliseconds, over the type's latest answered calls; absent before any.
+    var p50Ms: Double?
+    var p99Ms: Double?
+    var subscriptions: [Subscription]
+  }
+  var agentTypes: [Entry]
+
+  init(_ types: [HostRouter.AgentTypeSummary]) {
+    agentTypes = types.map { entry in
+      Entry(
+        type: entry.type.name, workers: entry.workers, instances: entry.instances, calls: entry.calls.calls,
+        errors: entry.calls.errors, p50Ms: entry.calls.percentile(0.5)?.milliseconds,
+        p99Ms: entry.calls.percentile(0.99)?.milliseconds,
+        subscriptions: entry.subscriptions.map { subscription in
+          switch subscription.filter {
+          case .type(let type): Entry.Subscription(id: subscription.id, topicType: type)
+          case .typePrefix(let prefix): Entry.Subscription(id: subscription.id, topicTypePrefix: prefix)
+          }
+        })
+    }
+  }
+}
+
+extension GatewayJSON {
+  /// `value` as compact JSON (`Codable`).
+  static func encoded(_ value: some Encodable) -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return (try? encoder.encode(value)) ?? Data("null".utf8)
+  }
+}

@@ -64,7 +64,10 @@ enum GatewayOpenAPI {
               "required": [
                 "type",
                 "workers",
-                "subscriptions"
+                "subscriptions",
+                "instances",
+                "calls",
+                "errors"
               ],
               "properties": {
                 "type": {
@@ -92,6 +95,26 @@ enum GatewayOpenAPI {
                       }
                     }
                   }
+                },
+                "instances": {
+                  "type": "integer",
+                  "description": "Agent instances placed on its workers."
+                },
+                "calls": {
+                  "type": "integer",
+                  "description": "Calls to it finished since the host started (answered, failed, timed out)."
+                },
+                "errors": {
+                  "type": "integer",
+                  "description": "Of those, the calls that failed: an error response, a timeout, the callee gone."
+                },
+                "p50Ms": {
+                  "type": "number",
+                  "description": "Median latency over its latest 256 answered calls, in milliseconds; absent before any."
+                },
+                "p99Ms": {
+                  "type": "number",
+                  "description": "99th percentile latency over the same calls, in milliseconds."
                 }
               }
             }
@@ -106,6 +129,136 @@ enum GatewayOpenAPI {
         "properties": {
           "id": {
             "type": "string"
+          }
+        }
+      },
+      "Overview": {
+        "type": "object",
+        "required": [
+          "startedAt",
+          "uptimeSeconds",
+          "workers",
+          "agentTypes",
+          "instances",
+          "subscriptions",
+          "pendingRpcs",
+          "tapReaders",
+          "calls",
+          "identity"
+        ],
+        "properties": {
+          "startedAt": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "uptimeSeconds": {
+            "type": "number"
+          },
+          "workers": {
+            "type": "integer",
+            "description": "Connected workers."
+          },
+          "agentTypes": {
+            "type": "integer"
+          },
+          "instances": {
+            "type": "integer",
+            "description": "Agent instances placed."
+          },
+          "subscriptions": {
+            "type": "integer"
+          },
+          "pendingRpcs": {
+            "type": "integer"
+          },
+          "tapReaders": {
+            "type": "integer",
+            "description": "Open topic streams (SSE and gRPC Subscribe)."
+          },
+          "calls": {
+            "type": "object",
+            "required": [
+              "finished",
+              "failed"
+            ],
+            "properties": {
+              "finished": {
+                "type": "integer"
+              },
+              "failed": {
+                "type": "integer"
+              }
+            }
+          },
+          "identity": {
+            "type": "string",
+            "description": "The caller's identity."
+          }
+        }
+      },
+      "Workers": {
+        "type": "object",
+        "required": [
+          "total",
+          "offset",
+          "workers"
+        ],
+        "properties": {
+          "total": {
+            "type": "integer",
+            "description": "Workers matching q, all pages."
+          },
+          "offset": {
+            "type": "integer"
+          },
+          "workers": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "clientId",
+                "address",
+                "identity",
+                "connectedAt",
+                "types",
+                "instances",
+                "messagesIn",
+                "messagesOut"
+              ],
+              "properties": {
+                "clientId": {
+                  "type": "string"
+                },
+                "address": {
+                  "type": "string",
+                  "description": "The peer's address as the transport gives it, e.g. ipv4:127.0.0.1:51234."
+                },
+                "identity": {
+                  "type": "string"
+                },
+                "connectedAt": {
+                  "type": "string",
+                  "format": "date-time"
+                },
+                "types": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  }
+                },
+                "instances": {
+                  "type": "integer"
+                },
+                "messagesIn": {
+                  "type": "integer",
+                  "description": "Frames it sent to the host."
+                },
+                "messagesOut": {
+                  "type": "integer",
+                  "description": "Frames the host sent it."
+                }
+              }
+            }
           }
         }
       }
@@ -321,7 +474,7 @@ enum GatewayOpenAPI {
     },
     "/v1/agent-types": {
       "get": {
-        "summary": "Every registered agent type with its worker count and subscriptions.",
+        "summary": "Every registered agent type with its worker count, instances, subscriptions and recent call figures.",
         "responses": {
           "200": {
             "description": "The agent types",
@@ -332,6 +485,78 @@ enum GatewayOpenAPI {
                 }
               }
             }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          }
+        }
+      }
+    },
+    "/v1/overview": {
+      "get": {
+        "summary": "What the host serves now, for the web console: counts of workers, agent types, instances, subscriptions, pending RPCs, topic readers, and calls finished and failed.",
+        "responses": {
+          "200": {
+            "description": "The overview",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Overview"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          }
+        }
+      }
+    },
+    "/v1/workers": {
+      "get": {
+        "summary": "A page of the connected workers, by client id.",
+        "parameters": [
+          {
+            "name": "offset",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 2147483647
+            }
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 500,
+              "default": 100
+            }
+          },
+          {
+            "name": "q",
+            "in": "query",
+            "description": "Only workers whose client id, identity, address or an agent type contains it (case-insensitive).",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The page",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Workers"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"

@@ -84,7 +84,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
       try gateway.authorizeWatch(caller, filter)
       let reader = gateway.tap(filter, after: request.hasAfterSequence ? request.afterSequence : nil)
       // A reload that revokes the caller's credentials, or its token's expiry, ends the stream.
-      let registration = GatewayCaller.current.map { caller in openStreams.open(caller) { reader.end($0) } }
+      let registration = await openStreams.open(GatewayCaller.current) { reader.end($0) }
       defer {
         reader.close()
         registration?.close()

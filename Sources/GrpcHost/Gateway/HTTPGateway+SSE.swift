@@ -51,7 +51,7 @@ extension HTTPGateway {
   }
 
   /// A live SSE stream of the publishes matching the topic filter (see ``EventTap``).
-  func tail(_ request: Request, _ context: GatewayRequestContext) throws -> Response {
+  func tail(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
     let topicType = try Self.parameter("type", context)
     let query = request.uri.queryParameters
     let isPrefix: Bool
@@ -75,7 +75,7 @@ extension HTTPGateway {
     let reader = gateway.tap(filter, after: after)
     // A reload that revokes the caller's credentials, or its token's expiry, ends the stream
     // (registered before the response starts, so no revocation falls in between).
-    let registration = context.caller.map { caller in openStreams.open(caller) { reader.end($0) } }
+    let registration = await openStreams.open(context.caller) { reader.end($0) }
     let keepAliveInterval = self.keepAliveInterval
     let flushInterval = self.tapFlushInterval
     let readerBuffer = gateway.router.tap.readerBuffer

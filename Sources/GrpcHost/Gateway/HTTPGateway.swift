@@ -20,6 +20,8 @@ struct HTTPGateway: Sendable {
   /// the next write, so a busy topic costs each reader a wake-up and a write per interval, not per
   /// event.
   let tapFlushInterval: Duration
+  /// When the host started serving (the console's uptime).
+  let startedAt: Date
   let isServing: @Sendable () -> Bool
   let metrics: @Sendable () -> [UInt8]
   /// Ends plain calls whose client went away.
@@ -45,6 +47,7 @@ struct HTTPGateway: Sendable {
     }
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     v1.get("agent-types") { _, _ -> Response in listAgentTypes() }
+    addConsoleRoutes(to: router, v1: v1)
     v1.post("agents/{type}/{key}") { request, context -> Response in
       await Self.answering { try await invoke(request, context) }
     }
@@ -55,11 +58,12 @@ struct HTTPGateway: Sendable {
       await Self.answering { try await publish(request, context, source: "events") }
     }
     v1.get("topics/{type}/events") { request, context -> Response in
-      await Self.answering { try tail(request, context) }
+      await Self.answering { try await tail(request, context) }
     }
     // Other methods on these paths: 405 with Allow, not the router's 404.
     for (path, allowed) in [
       ("/healthz", [HTTPRequest.Method.get]), ("/metrics", [.get]), ("/openapi.json", [.get]), ("/v1/agent-types", [.get]),
+      ("/v1/overview", [.get]), ("/v1/workers", [.get]),
       ("/v1/agents/{type}/{key}", [.post]), ("/v1/topics/{type}/{source}", [.post]), ("/v1/topics/{type}/events", [.get, .post]),
     ] {
       for method in Self.methods where !allowed.contains(method) {
@@ -81,21 +85,7 @@ struct HTTPGateway: Sendable {
   // MARK: Routes
 
   private func listAgentTypes() -> Response {
-    let types: [[String: Any]] = gateway.agentTypes.map { entry in
-      [
-        "type": entry.type.name,
-        "workers": entry.workers,
-        "subscriptions": entry.subscriptions.map { subscription -> [String: Any] in
-          var object: [String: Any] = ["id": subscription.id]
-          switch subscription.filter {
-          case .type(let type): object["topicType"] = type
-          case .typePrefix(let prefix): object["topicTypePrefix"] = prefix
-          }
-          return object
-        },
-      ]
-    }
-    return Self.json(.ok, GatewayJSON.encode(["agentTypes": types]))
+    Self.json(.ok, GatewayJSON.encoded(AgentTypeListing(gateway.agentTypes)))
   }
 
   private func invoke(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {

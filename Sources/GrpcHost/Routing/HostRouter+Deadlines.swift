@@ -28,7 +28,8 @@ extension HostRouter {
     let timeout = rpcTimeout
     let expired = state.withLock { state -> [(WorkerLink, ChannelFrame)] in
       state.pending.expire(now: now).compactMap { rpc in
-        state.channels[rpc.caller].map {
+        state.callStats[rpc.target.type, default: CallStats()].record(latency: nil, failed: true)
+        return state.channels[rpc.caller].map {
           ($0, .errorResponse(
             requestId: rpc.callerRequestId,
             "timed out after \(timeout.secondsDescription) waiting for agent \(rpc.target) on worker '\(rpc.callee)'",

@@ -39,8 +39,74 @@ extension HostRouter {
 }
 
 extension HostRouter {
+  // MARK: Introspection (for the gateway's listings and the console)
+
+  /// One served agent type.
+  struct AgentTypeSummary: Sendable {
+    var type: AgentType
+    /// Connected workers serving it.
+    var workers: Int
+    var subscriptions: [Subscription]
+    /// Instances placed on its workers.
+    var instances: Int
+    /// Its recent calls.
+    var calls: CallStats
+  }
+
+  /// Every served agent type, by name.
+  var agentTypes: [AgentTypeSummary] {
+    state.withLock { state in
+      let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
+      var instances: [AgentType: Int] = [:]
+      for id in state.placement.placements.keys { instances[id.type, default: 0] += 1 }
+      return state.placement.workersByType.keys.sorted().map { type in
+        AgentTypeSummary(
+          type: type, workers: state.placement.workersByType[type]!.filter { state.channels[$0] != nil }.count,
+          subscriptions: subscriptions[type] ?? [], instances: instances[type] ?? 0, calls: state.callStats[type] ?? CallStats())
+      }
+    }
+  }
+
+  /// One connected worker (as `GET /v1/workers` lists it).
+  struct WorkerSummary: Sendable, Encodable {
+    var clientId: String
+    var address: String
+    var identity: String
+    var connectedAt: Date
+    var types: [String]
+    /// Agent instances placed on it.
+    var instances: Int
+    /// Frames it sent, and was sent.
+    var messagesIn: Int
+    var messagesOut: Int
+  }
+
+  /// The connected workers (the gateway's internal caller aside), by client id.
+  var workers: [WorkerSummary] {
+    state.withLock { state in
+      state.channels.values.filter { $0.clientId != Gateway.clientId }.sorted { $0.clientId < $1.clientId }.map { link in
+        WorkerSummary(
+          clientId: link.clientId, address: link.address, identity: link.identity.name, connectedAt: link.connectedAt,
+          types: state.placement.types(servedBy: link.clientId).map(\.name).sorted(), instances: state.placement.instances(placedOn: link.clientId),
+          messagesIn: link.framesIn.load(ordering: .relaxed), messagesOut: link.framesOut.load(ordering: .relaxed))
+      }
+    }
+  }
+
   /// Whether the worker with `clientId` has registered `type` (and is still connected).
   func serves(_ type: AgentType, clientId: String) -> Bool {
     state.withLock { $0.placement.types(servedBy: clientId).contains(type) }
+  }
+}
+
+extension HostRouter {
+  /// Calls finished and failed, over every agent type, since the host started.
+  var callTotals: (calls: Int, errors: Int) {
+    state.withLock { state in
+      state.callStats.values.reduce(into: (calls: 0, errors: 0)) { totals, stats in
+        totals.calls += stats.calls
+        totals.errors += stats.errors
+      }
+    }
   }
 }

@@ -39,7 +39,7 @@ extension HostRouter {
       metrics.rpcsFailed.increment()
       link.outbound.append(.errorResponse(requestId: frame.requestId ?? "", frame.reason, code: .resourceExhausted))
     case .response:
-      if let (caller, rpc) = takePending(frame.requestId ?? "", answeredBy: link) {
+      if let (caller, rpc) = takePending(frame.requestId ?? "", answeredBy: link, failed: true) {
         metrics.rpcsFailed.increment()
         caller.outbound.append(
           .errorResponse(requestId: rpc.callerRequestId, "the response from \(rpc.target) was refused: \(frame.reason)", code: .resourceExhausted))
@@ -98,24 +98,30 @@ extension HostRouter {
     }
   }
 
-  /// Removes the pending RPC `hostId` answered by its callee `link`, with its caller's channel.
-  /// Nil when there is no such RPC from this callee, or its caller has gone.
-  private func takePending(_ hostId: String, answeredBy link: WorkerLink) -> (WorkerLink, PendingCalls.Call)? {
+  /// Removes the pending RPC `hostId` answered by its callee `link` (`failed`: with an error),
+  /// with its caller's channel. Nil when there is no such RPC from this callee, or its caller has gone.
+  private func takePending(
+    _ hostId: String, answeredBy link: WorkerLink, failed: Bool, now: ContinuousClock.Instant = .now
+  ) -> (WorkerLink, PendingCalls.Call)? {
     state.withLock { state in
       guard let rpc = state.pending.answer(hostId, by: link.clientId) else { return nil }
+      state.callStats[rpc.target.type, default: CallStats()].record(latency: now - rpc.started, failed: failed)
       return state.channels[rpc.caller].map { ($0, rpc) }
     }
   }
 
   private func routeResponse(_ response: RawRpcResponse, from link: WorkerLink) {
-    guard let (callerLink, rpc) = takePending(response.requestId, answeredBy: link) else {
+    let now = ContinuousClock.now
+    guard let (callerLink, rpc) = takePending(
+      response.requestId, answeredBy: link, failed: response.isError || response.isNeitherResultNorError, now: now)
+    else {
       logger.warning(
         "response for an unknown request id dropped",
         metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
       return
     }
     metrics.responsesRouted.increment()
-    metrics.rpcLatency.record(ContinuousClock.now - rpc.started)
+    metrics.rpcLatency.record(now - rpc.started)
     if response.isNeitherResultNorError {
       metrics.rpcsFailed.increment()
       logger.info(

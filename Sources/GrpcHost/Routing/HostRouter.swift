@@ -15,10 +15,17 @@ final class WorkerLink: Sendable {
   let identity: Identity
   /// Frames for the worker; the stream's writer sends whatever has queued up in one batch.
   let outbound: BatchQueue<ChannelFrame>
+  /// The peer's address, as the transport describes it (`ipv4:127.0.0.1:51234`).
+  let address: String
+  let connectedAt = Date()
+  /// Frames read from the worker, and written to it (for the console).
+  let framesIn = Atomic<Int>(0)
+  let framesOut = Atomic<Int>(0)
 
-  init(clientId: String, identity: Identity = .anonymous, outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
+  init(clientId: String, identity: Identity = .anonymous, address: String = "", outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
     self.clientId = clientId
     self.identity = identity
+    self.address = address
     self.outbound = outbound
   }
 }
@@ -50,6 +57,8 @@ final class HostRouter: Sendable {
     var placement = PlacementTable()
     var subscriptions = SubscriptionIndex()
     var pending = PendingCalls()
+    /// Recent calls per target agent type, for the console.
+    var callStats: [AgentType: CallStats] = [:]
     var isShuttingDown = false
 
     /// The connected worker that holds `id` (placing it when it has no place yet); nil when no
@@ -86,7 +95,7 @@ final class HostRouter: Sendable {
   // MARK: Connections
 
   /// Opens a worker channel.
-  func connect(clientId: String, identity: Identity = .anonymous) throws(RPCError) -> WorkerLink {
+  func connect(clientId: String, identity: Identity = .anonymous, address: String = "") throws(RPCError) -> WorkerLink {
     let link = try state.withLock { state throws(RPCError) -> WorkerLink in
       guard !state.isShuttingDown else {
         throw RPCError(code: .unavailable, message: "the host is shutting down")
@@ -96,7 +105,7 @@ final class HostRouter: Sendable {
           code: .alreadyExists,
           message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
       }
-      let link = WorkerLink(clientId: clientId, identity: identity)
+      let link = WorkerLink(clientId: clientId, identity: identity, address: address)
       state.channels[clientId] = link
       return link
     }
@@ -125,7 +134,8 @@ final class HostRouter: Sendable {
       let types = state.placement.remove(worker: clientId)
       let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
       let failed = state.pending.removeAll(involving: clientId).compactMap { rpc -> (WorkerLink, ChannelFrame)? in
-        state.channels[rpc.caller].map {
+        state.callStats[rpc.target.type, default: CallStats()].record(latency: nil, failed: true)
+        return state.channels[rpc.caller].map {
           ($0, .errorResponse(
             requestId: rpc.callerRequestId,
             "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding"))
@@ -240,15 +250,4 @@ final class HostRouter: Sendable {
   }
 
   var subscriptions: [Subscription] { state.withLock { $0.subscriptions.all } }
-
-  /// Every served agent type with its connected workers and subscriptions.
-  var agentTypes: [(type: AgentType, workers: Int, subscriptions: [Subscription])] {
-    state.withLock { state in
-      let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
-      return state.placement.workersByType.keys.sorted().map { type in
-        let workers = state.placement.workersByType[type]!.filter { state.channels[$0] != nil }.count
-        return (type, workers, subscriptions[type] ?? [])
-      }
-    }
-  }
 }

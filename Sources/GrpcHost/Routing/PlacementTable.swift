@@ -34,6 +34,11 @@ struct PlacementTable {
     byWorker[worker]?.types ?? []
   }
 
+  /// How many instances are placed on `worker`.
+  func instances(placedOn worker: String) -> Int {
+    byWorker[worker]?.placed.count ?? 0
+  }
+
   /// The worker that holds `id`: its current owner when `isConnected` says the owner is, else the
   /// connected worker serving `id.type` with the fewest instances of that type (the first
   /// registered on a tie), which then owns it. Nil when no connected worker serves the type.

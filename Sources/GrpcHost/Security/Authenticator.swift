@@ -21,6 +21,8 @@ struct Caller: Sendable {
   var credential: Credential
   /// When its credential expires (a JWT's `exp`); nil for one that does not.
   var expiry: Date?
+  /// The credentials' generation it was checked against (see ``Authenticator/generation``).
+  var generation: UInt64 = 0
 }
 
 /// Who a caller is: the host's shared token (all access), an identity of its credentials, or,
@@ -32,6 +34,7 @@ final class Authenticator: Sendable {
   private struct State {
     var sharedToken: String?
     var credentials: Credentials?
+    var generation: UInt64 = 0
   }
   private let state: Mutex<State>
   /// Whether callers need no credentials (fixed when the host starts).
@@ -44,8 +47,15 @@ final class Authenticator: Sendable {
 
   /// Replaces the credentials (a reload); the shared token stays.
   func replace(_ credentials: Credentials) {
-    state.withLock { $0.credentials = credentials }
+    state.withLock { state in
+      state.credentials = credentials
+      state.generation += 1
+    }
   }
+
+  /// How many times the credentials were replaced: a caller checked against an older generation
+  /// may have been revoked since.
+  var generation: UInt64 { state.withLock { $0.generation } }
 
   /// What a gRPC call presented: its bearer token, else its client certificate.
   func credential(_ metadata: Metadata, _ context: ServerContext?) -> Credential {
@@ -63,26 +73,26 @@ final class Authenticator: Sendable {
   /// - Throws: `AgentRuntimeError` (unauthenticated) saying why it is refused.
   func caller(_ credential: Credential) async throws(AgentRuntimeError) -> Caller {
     if isOpen { return Caller(identity: .anonymous, credential: credential) }
-    let (sharedToken, credentials) = state.withLock { ($0.sharedToken, $0.credentials) }
+    let (sharedToken, credentials, generation) = state.withLock { ($0.sharedToken, $0.credentials, $0.generation) }
     switch credential {
     case .none:
       throw AgentRuntimeError(code: .unauthenticated, message: "missing 'authorization: Bearer <token>' metadata")
     case .bearer(let token):
       guard !token.isEmpty else { throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token") }
       if let sharedToken, constantTimeEqual(Array(token.utf8), Array(sharedToken.utf8)) {
-        return Caller(identity: Identity(name: "shared-token", permissions: .all), credential: credential)
+        return Caller(identity: Identity(name: "shared-token", permissions: .all), credential: credential, generation: generation)
       }
       if let identity = credentials?.identity(forToken: token) {
-        return Caller(identity: identity, credential: credential)
+        return Caller(identity: identity, credential: credential, generation: generation)
       }
       if let jwt = credentials?.jwt, JWTTrust.isJWT(token) {
         let (identity, expiry) = try await jwt.caller(token: token)
-        return Caller(identity: identity, credential: credential, expiry: expiry)
+        return Caller(identity: identity, credential: credential, expiry: expiry, generation: generation)
       }
       throw AgentRuntimeError(code: .unauthenticated, message: "invalid bearer token")
     case .certificate(let subject):
       if let identity = credentials?.identity(forCertificateSubject: subject) {
-        return Caller(identity: identity, credential: credential)
+        return Caller(identity: identity, credential: credential, generation: generation)
       }
       throw AgentRuntimeError(
         code: .unauthenticated,

@@ -24,6 +24,11 @@ final class OpenStreams: Sendable {
     var earliestExpiry: Date?
   }
   private let state = Mutex(State())
+  private let authenticator: Authenticator
+
+  init(authenticator: Authenticator) {
+    self.authenticator = authenticator
+  }
 
   /// A stream's place in the registry; ``close()`` it when the stream ends.
   struct Registration: Sendable {
@@ -34,13 +39,21 @@ final class OpenStreams: Sendable {
     func close() { streams.remove(id) }
   }
 
-  /// Records a stream that `end` closes with the error it is given.
-  func open(_ caller: Caller, end: @escaping @Sendable (AgentRuntimeError) -> Void) -> Registration {
+  /// Records a stream that `end` closes with the error it is given; nil for no caller (an open
+  /// host's callers have no credentials to revoke).
+  ///
+  /// When the credentials were replaced since `caller` was checked (a reload raced the stream's
+  /// opening, and its sweep may have missed this entry), the caller is checked again here.
+  func open(_ caller: Caller?, end: @escaping @Sendable (AgentRuntimeError) -> Void) async -> Registration? {
+    guard let caller else { return nil }
     let id = state.withLock { state in
       state.nextId += 1
       state.entries[state.nextId] = Entry(caller: caller, end: end)
       if let expiry = caller.expiry, state.earliestExpiry.map({ expiry < $0 }) ?? true { state.earliestExpiry = expiry }
       return state.nextId
+    }
+    if caller.generation != authenticator.generation {
+      _ = await revalidate([id: Entry(caller: caller, end: end)])
     }
     return Registration(streams: self, id: id)
   }
@@ -52,11 +65,14 @@ final class OpenStreams: Sendable {
   /// How many streams are open.
   var count: Int { state.withLock { $0.entries.count } }
 
-  /// Checks every stream's credential against `authenticator` (after its credentials changed),
-  /// ending those no longer admitted or whose permissions changed. Returns how many it ended.
+  /// Checks every stream's credential again (after the credentials changed), ending those no
+  /// longer admitted or whose permissions changed. Returns how many it ended.
   @discardableResult
-  func revalidate(with authenticator: Authenticator) async -> Int {
-    let entries = state.withLock { $0.entries }
+  func revalidate() async -> Int {
+    await revalidate(state.withLock { $0.entries })
+  }
+
+  private func revalidate(_ entries: [Int: Entry]) async -> Int {
     var ended = 0
     for (id, entry) in entries {
       let reason: AgentRuntimeError

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCProtobuf
 import Logging
 import SwiftProtobuf
+import Synchronization
 
 /// The `agents.AgentRpc` service: reads each call's `client-id`, then hands the work to the router.
 ///
@@ -86,20 +87,23 @@ struct AgentRpcService: RegistrableRPCService {
     return StreamingServerResponse(metadata: Self.permissionHeaders(caller.identity, isOpen: authenticator.isOpen)) { writer in
       // Connect here, not before: grpc-swift skips this closure for a stream that is already gone
       // (e.g. reset for an over-limit frame), and the link must not outlive its stream.
-      let link = try router.connect(clientId: clientId, identity: caller.identity)
+      let link = try router.connect(clientId: clientId, identity: caller.identity, address: context.remotePeer)
       defer { router.disconnect(link) }
       // A reload that revokes the credentials (or the token's expiry) ends the channel.
       let (ended, end) = AsyncStream.makeStream(of: AgentRuntimeError.self)
-      let registration = openStreams.open(caller) { reason in
+      let registration = await openStreams.open(caller) { reason in
         end.yield(reason)
         end.finish()
       }
-      defer { registration.close() }
+      defer { registration?.close() }
       let inboundError = await withTaskGroup(of: (any Error)?.self) { group in
         group.addTask {
           do {
             // Everything queued since the last write goes out as one batch: one flush for many frames.
-            while let batch = await link.outbound.next() { try await writer.write(contentsOf: batch) }
+            while let batch = await link.outbound.next() {
+              link.framesOut.add(batch.count, ordering: .relaxed)
+              try await writer.write(contentsOf: batch)
+            }
           } catch {
             logger.debug("write to worker failed", metadata: ["client-id": "\(clientId)", "error": "\(error)"])
           }
@@ -107,7 +111,10 @@ struct AgentRpcService: RegistrableRPCService {
         }
         group.addTask {
           do {
-            for try await message in request.messages { router.route(message, from: link) }
+            for try await message in request.messages {
+              link.framesIn.add(1, ordering: .relaxed)
+              router.route(message, from: link)
+            }
             return nil
           } catch {
             return error
@@ -161,11 +168,11 @@ struct AgentRpcService: RegistrableRPCService {
       let (link, outbound) = try router.connectControl(clientId: clientId)
       defer { router.disconnectControl(link) }
       let (ended, end) = AsyncStream.makeStream(of: AgentRuntimeError.self)
-      let registration = openStreams.open(caller) { reason in
+      let registration = await openStreams.open(caller) { reason in
         end.yield(reason)
         end.finish()
       }
-      defer { registration.close() }
+      defer { registration?.close() }
       let revoked = await withTaskGroup(of: AgentRuntimeError?.self) { group in
         group.addTask {
           do {
