@@ -89,7 +89,10 @@ extension GrpcWorkerRuntime {
     let deadline = RpcTimeout.duration(request.metadata[RpcTimeout.metadataKey]).map { ContinuousClock.now + $0 }
     do {
       try agents.deliver(
-        LocalAgents.Envelope(message: message, context: context, reply: reply, deadline: deadline), runtime: self)
+        LocalAgents.Envelope(
+          message: message, context: context, reply: reply, deadline: deadline,
+          trace: MessageTracing.extract(from: request.metadata)),
+        runtime: self)
     } catch {
       let refusal: AgentRuntimeError = error.code == .unknownAgentType
         ? AgentRuntimeError(code: .unknownAgentType, message: "agent type '\(target.type)' is not hosted by this worker")
@@ -153,11 +156,15 @@ extension GrpcWorkerRuntime {
     if let hint = event.recipientTypes {
       recipients.removeAll { !hint.contains($0.type) }
     }
+    // The publisher's trace context, which each handler's span continues.
+    let trace = MessageTracing.extract(from: wire.attributes.compactMapValues { value in
+      if case .ceString(let text)? = value.attr { text } else { nil }
+    })
     for recipient in recipients where recipient != event.sender && agents.isRegistered(recipient.type) {
       let context = MessageContext(
         recipient: recipient, sender: event.sender, topic: event.topic, isRPC: false, messageId: event.messageId)
       do {
-        try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: nil), runtime: self)
+        try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: nil, trace: trace), runtime: self)
       } catch {
         logger.warning("published message not delivered", metadata: ["recipient": "\(recipient)", "error": "\(error)"])
       }

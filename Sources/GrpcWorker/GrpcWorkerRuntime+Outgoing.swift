@@ -46,6 +46,19 @@ extension GrpcWorkerRuntime {
     let payload = try serialize(message)
     try checkSize(payload, "the message to \(recipient)")
     let sender = options.sender ?? MessageContext.current?.recipient
+    return try await MessageTracing.send(to: recipient, message: message) {
+      try await call(payload, to: recipient, sender: sender, timeout: timeout, deadline: deadline, onChunk: onChunk)
+    }
+  }
+
+  private func call(
+    _ payload: SerializedPayload,
+    to recipient: AgentId,
+    sender: AgentId?,
+    timeout: Duration,
+    deadline: ContinuousClock.Instant,
+    onChunk: (@Sendable (any Sendable) -> Void)?
+  ) async throws -> (any Sendable)? {
     let reply = OneShot<(any Sendable)?>()
     let requestId = pending.withLock { pending in
       let id = String(pending.nextRequestId)
@@ -67,6 +80,7 @@ extension GrpcWorkerRuntime {
       $0.payload = Agents_Payload(payload)
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
       if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
+      MessageTracing.inject(into: &$0.metadata)  // the callee's handler continues this trace
     }
     let frame = Agents_Message.with { $0.request = request }
     // While disconnected, wait for the connection within this call's deadline.
@@ -103,10 +117,16 @@ extension GrpcWorkerRuntime {
       payload: try serialize(message)
     )
     try checkSize(event.payload, "the message published to \(topic)")
-    let wire = try Io_Cloudevents_V1_CloudEvent(event)
-    let frame = Agents_Message.with { $0.cloudEvent = wire }
+    var wire = try Io_Cloudevents_V1_CloudEvent(event)
     let host = configuration.host
-    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
+    try await MessageTracing.publish(to: topic, message: message, messageId: event.messageId) {
+      // The recipients' handlers continue this trace (AutoGen's worker reads it from the attributes).
+      var trace: [String: String] = [:]
+      MessageTracing.inject(into: &trace)
+      for (key, value) in trace { wire.attributes[key] = .with { $0.ceString = value } }
+      let frame = Agents_Message.with { $0.cloudEvent = wire }
+      try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
+    }
   }
 
 

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Runs agents in this process: the same ``AgentRuntime`` API as the distributed worker, with
 /// messages passed as values (nothing is serialized unless
@@ -190,13 +191,18 @@ public final class InProcessRuntime: AgentRuntime, Service {
       messageId: options.messageId ?? UUID().uuidString
     )
     context.chunkSink = chunks
-    let reply = OneShot<(any Sendable)?>()
-    try agents.deliver(LocalAgents.Envelope(message: try crossing(message), context: context, reply: reply), runtime: self)
-    let response = try await reply.await(
-      timeout: options.timeout ?? configuration.defaultRPCTimeout, from: recipient)
-    // The handler has returned: nothing it streams from here on reaches the caller.
-    chunks?.close()
-    return try response.map { response throws(AgentRuntimeError) in try crossing(response) }
+    let envelopeContext = context
+    return try await MessageTracing.send(to: recipient, message: message) {
+      let reply = OneShot<(any Sendable)?>()
+      try agents.deliver(
+        LocalAgents.Envelope(message: try crossing(message), context: envelopeContext, reply: reply, trace: ServiceContext.current),
+        runtime: self)
+      let response = try await reply.await(
+        timeout: options.timeout ?? configuration.defaultRPCTimeout, from: recipient)
+      // The handler has returned: nothing it streams from here on reaches the caller.
+      chunks?.close()
+      return try response.map { response throws(AgentRuntimeError) in try crossing(response) }
+    }
   }
 
   public func publish(
@@ -208,7 +214,14 @@ public final class InProcessRuntime: AgentRuntime, Service {
     let sender = options.sender ?? MessageContext.current?.recipient
     let messageId = options.messageId ?? UUID().uuidString
     let recipients = subscriptionSet.withLock { $0.recipients(for: topic) }
+    let original = message
     let message = try crossing(message)
+    try await MessageTracing.publish(to: topic, message: original, messageId: messageId) {
+      deliver(message, to: recipients, topic: topic, sender: sender, messageId: messageId)
+    }
+  }
+
+  private func deliver(_ message: any Sendable, to recipients: [AgentId], topic: TopicId, sender: AgentId?, messageId: String) {
     for recipient in recipients where recipient != sender {
       let context = MessageContext(
         recipient: recipient,
@@ -218,7 +231,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
         messageId: messageId
       )
       do {
-        try agents.deliver(LocalAgents.Envelope(message: message, context: context, reply: nil), runtime: self)
+        try agents.deliver(
+          LocalAgents.Envelope(message: message, context: context, reply: nil, trace: ServiceContext.current), runtime: self)
       } catch {
         logger.warning(
           "published message not delivered",

@@ -1,6 +1,7 @@
 import Foundation
 package import Logging
 package import Synchronization
+package import Tracing
 
 /// The agents a runtime hosts in this process: registered factories, lazily created instances,
 /// and one mailbox per instance whose messages start in arrival order.
@@ -18,17 +19,21 @@ package final class LocalAgents: Sendable {
     package var reply: OneShot<(any Sendable)?>?
     /// For an RPC: when the caller stops waiting. The handler is cancelled then.
     package var deadline: ContinuousClock.Instant?
+    /// The sender's trace context, which the handler's span continues (see ``MessageTracing``).
+    package var trace: ServiceContext?
 
     package init(
       message: any Sendable,
       context: MessageContext,
       reply: OneShot<(any Sendable)?>?,
-      deadline: ContinuousClock.Instant? = nil
+      deadline: ContinuousClock.Instant? = nil,
+      trace: ServiceContext? = nil
     ) {
       self.message = message
       self.context = context
       self.reply = reply
       self.deadline = deadline
+      self.trace = trace
     }
   }
 
@@ -316,10 +321,19 @@ package final class LocalAgents: Sendable {
   private func run(
     _ envelope: Envelope, agent: any Agent, keeper: StateKeeper?, onStart: @escaping @Sendable () -> Void
   ) async {
+    let span = MessageTracing.startHandling(envelope.context, message: envelope.message, parent: envelope.trace)
+    defer { span?.end() }
     let response: (any Sendable)?
     do {
-      response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
+      if let span {
+        response = try await ServiceContext.withValue(span.context) {
+          try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
+        }
+      } else {
+        response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
+      }
     } catch {
+      if let span { MessageTracing.failed(span, error) }
       // Nothing is saved, and the instance's state goes back to the last saved one.
       await keeper?.rollBack()
       return failed(envelope, error)
@@ -330,6 +344,7 @@ package final class LocalAgents: Sendable {
         try await keeper.save()
       } catch {
         logger.error("agent state not saved", metadata: ["agent": "\(keeper.id)", "error": "\(error)"])
+        if let span { MessageTracing.failed(span, error) }
         await keeper.rollBack()
         if error.code == .stateConflict { retire(keeper) }
         envelope.reply?.resolve(.failure(error))

@@ -114,6 +114,8 @@ package final class Gateway: Sendable {
       $0.payload = Agents_Payload(payload)
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
       if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
+      // The caller's trace context goes on to the agent, whose handler span continues it.
+      $0.metadata.merge(ForwardedTrace.headers) { ours, _ in ours }
     }
     router.route(.request(RawRpcRequest(request)), from: link)
     let response: Agents_RpcResponse
@@ -151,6 +153,10 @@ package final class Gateway: Sendable {
   @discardableResult
   package func publish(_ event: Io_Cloudevents_V1_CloudEvent) throws -> String {
     _ = try TopicId(type: event.type, source: event.source)
+    var event = event
+    for (key, value) in ForwardedTrace.headers where event.attributes[key] == nil {
+      event.attributes[key] = .with { $0.ceString = value }
+    }
     let bytes: [UInt8]
     do {
       bytes = try event.serializedBytes()
@@ -197,5 +203,23 @@ package final class Gateway: Sendable {
         code: .resourceExhausted,
         message: "\(what()) is \(payload.data.count) bytes, over the host's limit of \(maxMessageSize) bytes (--max-message-size)")
     }
+  }
+}
+
+/// The W3C trace context (`traceparent`, `tracestate`) a gateway caller sent, passed on to the
+/// agents it reaches (in `RpcRequest.metadata`, or the CloudEvent's attributes) so that their
+/// handlers' spans join the caller's trace. Bound per request by the HTTP and gRPC gateways.
+enum ForwardedTrace {
+  @TaskLocal static var headers: [String: String] = [:]
+  static let names = ["traceparent", "tracestate"]
+
+  /// The trace headers `value` gives (a header or metadata lookup by name); over-long ones are
+  /// left out.
+  static func headers(_ value: (String) -> String?) -> [String: String] {
+    var headers: [String: String] = [:]
+    for name in names {
+      if let text = value(name), !text.isEmpty, text.utf8.count <= 512 { headers[name] = text }
+    }
+    return headers
   }
 }

@@ -47,7 +47,9 @@ extension GatewayService {
     _ request: ServerRequest<Input>, _ context: ServerContext, _ body: (Input) async throws -> Output
   ) async throws -> ServerResponse<Output> {
     let caller = try await authenticator.caller(request.metadata, context)
-    return try await GatewayCaller.$current.withValue(caller) { ServerResponse(message: try await body(request.message)) }
+    return try await GatewayCaller.$current.withValue(caller) {
+      try await ForwardedTrace.$headers.withValue(Self.trace(request.metadata)) { ServerResponse(message: try await body(request.message)) }
+    }
   }
 
   /// A streamed answer written by `body` as the request's identity.
@@ -56,9 +58,17 @@ extension GatewayService {
     _ body: @escaping @Sendable (Input, RPCWriter<Output>) async throws -> Void
   ) async throws -> StreamingServerResponse<Output> {
     let caller = try await authenticator.caller(request.metadata, context)
+    let trace = Self.trace(request.metadata)
     return StreamingServerResponse { writer in
-      try await GatewayCaller.$current.withValue(caller) { try await body(request.message, writer) }
+      try await GatewayCaller.$current.withValue(caller) {
+        try await ForwardedTrace.$headers.withValue(trace) { try await body(request.message, writer) }
+      }
       return [:]
     }
+  }
+
+  /// The W3C trace context in a call's metadata.
+  private static func trace(_ metadata: Metadata) -> [String: String] {
+    ForwardedTrace.headers { metadata[stringValues: $0].first(where: { _ in true }) }
   }
 }

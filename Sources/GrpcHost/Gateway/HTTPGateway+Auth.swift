@@ -33,3 +33,15 @@ struct AuthenticationMiddleware: RouterMiddleware {
       headers: [.wwwAuthenticate: "Bearer"])
   }
 }
+
+/// Binds the caller's `traceparent` and `tracestate` headers (see ``ForwardedTrace``) for the
+/// request's route.
+struct ForwardedTraceMiddleware: RouterMiddleware {
+  typealias Context = GatewayRequestContext
+
+  func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    let headers = ForwardedTrace.headers { request.headers[HTTPField.Name($0)!] }
+    guard !headers.isEmpty else { return try await next(request, context) }
+    return try await ForwardedTrace.$headers.withValue(headers) { try await next(request, context) }
+  }
+}

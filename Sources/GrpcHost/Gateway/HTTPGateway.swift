@@ -46,6 +46,7 @@ struct HTTPGateway: Sendable {
       Self.json(.ok, Data(GatewayOpenAPI.document.utf8))
     }
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+      .add(middleware: ForwardedTraceMiddleware())
     v1.get("agent-types") { _, _ -> Response in listAgentTypes() }
     addConsoleRoutes(to: router, v1: v1)
     v1.post("agents/{type}/{key}") { request, context -> Response in
