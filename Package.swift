@@ -43,6 +43,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+    // OTLP export for the executables only; OTLP/HTTP (the gRPC exporter would build a second copy of the OTLP service stubs).
+    .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     // Documentation only (`swift package generate-documentation`); nothing links it.
@@ -128,6 +130,17 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // OpenTelemetry export (swift-otel) for the executables: never for the libraries.
+    .target(
+      name: "AgentTelemetry",
+      dependencies: [
+        .product(name: "OTel", package: "swift-otel"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     // Agent state in an embedded SQLite file (a product apart, so that workers need not build SQLite).
     .target(
       name: "AgentStateSQLite",
@@ -152,7 +165,7 @@ let package = Package(
     .executableTarget(
       name: "RuntimeHost",
       dependencies: [
-        "GrpcHost", "AgentStateSQLite", "AgentStatePostgres",
+        "GrpcHost", "AgentStateSQLite", "AgentStatePostgres", "AgentTelemetry",
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -166,7 +179,8 @@ let package = Package(
     .executableTarget(
       name: "AgentCtl",
       dependencies: [
-        "AgentCore", "AgentWire",
+        "AgentCore", "AgentWire", "AgentTelemetry",
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -206,7 +220,7 @@ let package = Package(
     .executableTarget(
       name: "ExampleWorker",
       dependencies: [
-        "AgentCore", "ExampleAgents", "GrpcWorker",
+        "AgentCore", "ExampleAgents", "GrpcWorker", "AgentTelemetry",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -218,7 +232,7 @@ let package = Package(
     .executableTarget(
       name: "InteropPeer",
       dependencies: [
-        "AgentCore", "AgentWire", "GrpcWorker",
+        "AgentCore", "AgentWire", "GrpcWorker", "AgentTelemetry",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -4,8 +4,8 @@
 # gateway's OpenAPI check), pinned. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requirements=(autogen-core==0.7.5 "autogen-ext[grpc]==0.7.5" pytest==9.2.0 schemathesis==4.32.5 selenium==4.50.0)
-if [[ -x .venv/bin/python ]] && .venv/bin/python -c "import autogen_ext.runtimes.grpc, pytest, schemathesis, selenium" 2>/dev/null; then
+requirements=(autogen-core==0.7.5 "autogen-ext[grpc]==0.7.5" pytest==9.2.0 schemathesis==4.32.5 selenium==4.50.0 opentelemetry-sdk==1.45.2)
+if [[ -x .venv/bin/python ]] && .venv/bin/python -c "import autogen_ext.runtimes.grpc, pytest, schemathesis, selenium, opentelemetry.sdk" 2>/dev/null; then
   exit 0
 fi
 python3 -m venv .venv

@@ -6,6 +6,7 @@
 //
 // Each prints "ready" on stderr once registered with the host, and its results on stdout.
 import AgentCore
+import AgentTelemetry
 import ArgumentParser
 import ExampleAgents
 import Foundation
@@ -79,7 +80,9 @@ struct Hello: AsyncParsableCommand {
     let type = try AgentType(name)
     let (done, doneContinuation) = AsyncStream<AgentId>.makeStream()
     let sayHello = self.sayHello
-    try await withGrpcWorker(configuration: try options.configuration, serializers: exampleSerializers, logger: quietLogger()) { worker in
+    let configuration = try options.configuration
+    try await withTelemetry(serviceName: "example-worker") {
+    try await withGrpcWorker(configuration: configuration, serializers: exampleSerializers, logger: quietLogger()) { worker in
       try await worker.register(type, subscriptions: [.defaultTopic]) { id, runtime in
         Greeter(id: id, runtime: runtime, say: say, done: { doneContinuation.yield($0) })
       }
@@ -88,6 +91,7 @@ struct Hello: AsyncParsableCommand {
         try await worker.publish(Greeting(text: "Hello!"), to: .default())
       }
       for await _ in done { break }
+    }
     }
   }
 }
@@ -100,6 +104,7 @@ struct OracleWorker: AsyncParsableCommand {
 
   func run() async throws {
     let worker = GrpcWorkerRuntime(configuration: try options.configuration, serializers: exampleSerializers, logger: quietLogger())
+    try await withTelemetry(serviceName: "example-worker") {
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
       try await worker.register(AgentType("oracle")) { id, _ in Oracle(id: id) }
@@ -111,6 +116,7 @@ struct OracleWorker: AsyncParsableCommand {
           return
         }
       }
+    }
     }
   }
 }

@@ -1,10 +1,12 @@
 import AgentCore
+import AgentTelemetry
 import AgentWire
 import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftProtobuf
+import Tracing
 
 /// `agentctl`: call, publish to and watch agents on a runtime-host, over its gRPC gateway
 /// (`agents.gateway.v1.Gateway`).
@@ -36,12 +38,24 @@ struct ServerOptions: ParsableArguments {
   @Flag(name: .long, help: "Use TLS, trusting the system's roots.")
   var tls = false
 
-  /// Runs `body` with a gateway client; every failure, local or remote, is printed as
-  /// `agentctl: error: …` and exits 1.
+  /// Runs `body` with a gateway client, as the span `operation` (exported when `OTEL_*` asks for
+  /// it; its trace context goes to the host, which passes it on to the agent); every failure,
+  /// local or remote, is printed as `agentctl: error: …` and exits 1.
   func withGateway<T: Sendable>(
+    _ operation: String,
     _ body: @Sendable (Agents_Gateway_V1_Gateway.Client<HTTP2ClientTransport.Posix>, Metadata) async throws -> T
   ) async throws -> T {
     try await reportingErrors {
+      try await withTelemetry(serviceName: "agentctl") {
+        try await withSpan(operation, ofKind: .client) { _ in try await connect(body) }
+      }
+    }
+  }
+
+  private func connect<T: Sendable>(
+    _ body: @Sendable (Agents_Gateway_V1_Gateway.Client<HTTP2ClientTransport.Posix>, Metadata) async throws -> T
+  ) async throws -> T {
+    do {
       let address = try HostAddress(parsing: server)
       let security: HTTP2ClientTransport.Posix.TransportSecurity
       if tls || tlsCA != nil {
@@ -54,6 +68,9 @@ struct ServerOptions: ParsableArguments {
       var metadata: Metadata = [:]
       if let token = token ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_AUTH_TOKEN"] {
         metadata.addString("Bearer \(token)", forKey: "authorization")
+      }
+      if let context = ServiceContext.current {
+        InstrumentationSystem.instrument.inject(context, into: &metadata, using: MetadataInjector())
       }
       let transport = try HTTP2ClientTransport.Posix(
         target: .dns(host: address.host, port: address.port), transportSecurity: security)
@@ -131,7 +148,7 @@ struct Agents: AsyncParsableCommand {
   @OptionGroup var options: ServerOptions
 
   func run() async throws {
-    let types = try await options.withGateway { gateway, metadata in
+    let types = try await options.withGateway("agentctl agents") { gateway, metadata in
       try await gateway.listAgentTypes(.init(), metadata: metadata).agentTypes
     }
     for type in types {
@@ -180,7 +197,7 @@ struct Call: AsyncParsableCommand {
     call.message.json = try readMessage(message)
     let invoke = call
     let streaming = stream
-    try await options.withGateway { gateway, metadata in
+    try await options.withGateway("agentctl call \(request.agentType)") { gateway, metadata in
       if streaming {
         try await gateway.invokeStream(invoke, metadata: metadata) { response in
           for try await event in response.messages {
@@ -229,7 +246,7 @@ struct Publish: AsyncParsableCommand {
     request.message.json = try readMessage(message)
     let publish = request
     let count = self.count
-    try await options.withGateway { gateway, metadata in
+    try await options.withGateway("agentctl publish \(publish.topicType)") { gateway, metadata in
       for _ in 0..<count {
         printLine(try await gateway.publish(publish, metadata: metadata).id)
       }
@@ -257,7 +274,7 @@ struct Subscribe: AsyncParsableCommand {
       if let after { $0.afterSequence = after }
     }
     let limit = count
-    try await options.withGateway { gateway, metadata in
+    try await options.withGateway("agentctl subscribe \(request.topicType)") { gateway, metadata in
       try await gateway.subscribe(request, metadata: metadata) { response in
         var seen = 0
         for try await event in response.messages {
@@ -280,5 +297,12 @@ struct Subscribe: AsyncParsableCommand {
         }
       }
     }
+  }
+}
+
+/// Writes trace headers into gRPC metadata.
+struct MetadataInjector: Injector {
+  func inject(_ value: String, forKey key: String, into metadata: inout Metadata) {
+    metadata.replaceOrAddString(value, forKey: key)
   }
 }

@@ -1,5 +1,6 @@
 import AgentCore
 import AgentWire
+import AgentTelemetry
 public import ArgumentParser
 import Foundation
 import GrpcHost
@@ -156,10 +157,12 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       watcher.loaded(authFileContents)
       watchers.append(watcher)
     }
+    // OTEL_* in the environment turns on trace export; its exporter shuts down last, to flush.
+    let telemetry = try Telemetry.bootstrapTracing(serviceName: "runtime-host").map { [$0] } ?? []
     let group = ServiceGroup(
       configuration: .init(
-        // Shut down in reverse order: the watcher and the host first, then its store.
-        services: store.services + [host] + watchers,
+        // Shut down in reverse order: the watcher and the host first, then its store, then telemetry.
+        services: telemetry + store.services + [host] + watchers,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )

@@ -16,6 +16,7 @@
 //   LedgerTotal(count, applied, worker); LedgerQuery answers the total. `--name` names the worker.
 import AgentCore
 import AgentWire
+import AgentTelemetry
 import ArgumentParser
 import Foundation
 import GrpcWorker
@@ -222,6 +223,8 @@ struct InteropPeer: AsyncParsableCommand {
       configuration: .init(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(20)),
       serializers: serializers, logger: logger)
     let events = worker.connectionEvents()
+    // OTEL_* in the environment turns on trace export (the tracing interop test sets it).
+    try await withTelemetry(serviceName: "interop-peer") {
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
       group.addTask {
@@ -244,6 +247,7 @@ struct InteropPeer: AsyncParsableCommand {
           return
         }
       }
+    }
     }
   }
 }
