@@ -103,8 +103,10 @@ struct OracleWorker: AsyncParsableCommand {
   @OptionGroup var options: Options
 
   func run() async throws {
-    let worker = GrpcWorkerRuntime(configuration: try options.configuration, serializers: exampleSerializers, logger: quietLogger())
+    let configuration = try options.configuration
+    // The worker traces with the tracer installed when it is created: inside withTelemetry.
     try await withTelemetry(serviceName: "example-worker") {
+    let worker = GrpcWorkerRuntime(configuration: configuration, serializers: exampleSerializers, logger: quietLogger())
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
       try await worker.register(AgentType("oracle")) { id, _ in Oracle(id: id) }

@@ -1,5 +1,5 @@
 public import Foundation
-import Logging
+public import Logging
 import OTel
 public import ServiceLifecycle
 import Tracing
@@ -19,6 +19,13 @@ public enum Telemetry {
   public static func isRequested(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
     if let exporter = environment["OTEL_TRACES_EXPORTER"] { return exporter != "none" }
     return environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
+  }
+
+  /// For `LoggingSystem.bootstrap(_:metadataProvider:)`: when export is on, every line logged
+  /// inside a span (a handler's, say) carries its `trace_id` and `span_id` (and `trace_flags`),
+  /// in whatever format the handler writes; nil when export is off.
+  public static func loggingMetadataProvider(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Logger.MetadataProvider? {
+    isRequested(environment) ? OTel.makeLoggingMetadataProvider() : nil
   }
 
   /// Installs an OpenTelemetry tracer for the process when the environment asks for one, and

@@ -34,6 +34,9 @@ import Synchronization
 ///
 /// - Frames over ``Configuration/maxMessageSize`` are answered (RESOURCE_EXHAUSTED) without ending
 ///   the sender's stream.
+/// - With a tracer installed (swift-distributed-tracing) before it is created, it adds a span per
+///   routed RPC and per publish (sampled by ``Configuration/tracePublishRatio``) to its callers'
+///   traces, and its gateway a server span per call and publish.
 /// - It serves `grpc.health.v1.Health`, optional TLS or mutual TLS (``Configuration/tls``), an
 ///   optional bearer token (``Configuration/authToken``), and Prometheus metrics over HTTP
 ///   (``Configuration/httpAddress``, ``metricsText()``).
@@ -109,6 +112,11 @@ public final class AgentHost: Service, Sendable {
     /// How long one load or save may take in the store before the worker's call fails with
     /// UNAVAILABLE. Default 5 s.
     public var stateStoreTimeout: Duration = .seconds(5)
+    /// When the host traces (a tracer was installed before it was created, with
+    /// swift-distributed-tracing), the fraction of publishes it makes a `deliver TOPIC` span for,
+    /// from 0 to 1; the tracer's own sampler still decides which spans are kept. Every routed RPC
+    /// gets its `route TYPE` span. Default 1: every publish.
+    public var tracePublishRatio: Double = 1
 
     /// Creates a configuration.
     public init(
@@ -197,7 +205,8 @@ public final class AgentHost: Service, Sendable {
     self.metrics = HostMetrics(registry: metricsRegistry)
     self.router = HostRouter(
       rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
-      tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer))
+      tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer),
+      tracePublishRatio: min(1, max(0, configuration.tracePublishRatio)))
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
     self.authenticator = Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
     self.openStreams = OpenStreams(authenticator: authenticator)

@@ -91,7 +91,7 @@ extension GrpcWorkerRuntime {
       try agents.deliver(
         LocalAgents.Envelope(
           message: message, context: context, reply: reply, deadline: deadline,
-          trace: MessageTracing.extract(from: request.metadata)),
+          trace: tracing.extract(from: request.metadata)),
         runtime: self)
     } catch {
       let refusal: AgentRuntimeError = error.code == .unknownAgentType
@@ -157,7 +157,7 @@ extension GrpcWorkerRuntime {
       recipients.removeAll { !hint.contains($0.type) }
     }
     // The publisher's trace context, which each handler's span continues.
-    let trace = MessageTracing.extract(from: wire.attributes.compactMapValues { value in
+    let trace = tracing.extract(from: wire.attributes.compactMapValues { value in
       if case .ceString(let text)? = value.attr { text } else { nil }
     })
     for recipient in recipients where recipient != event.sender && agents.isRegistered(recipient.type) {

@@ -46,8 +46,15 @@ extension GrpcWorkerRuntime {
     let payload = try serialize(message)
     try checkSize(payload, "the message to \(recipient)")
     let sender = options.sender ?? MessageContext.current?.recipient
-    return try await MessageTracing.send(to: recipient, message: message) {
-      try await call(payload, to: recipient, sender: sender, timeout: timeout, deadline: deadline, onChunk: onChunk)
+    return try await tracing.send(to: recipient, message: message) { span in
+      // Each chunk received is an event on the call's span.
+      let onChunk = onChunk.map { onChunk in
+        { @Sendable (chunk: any Sendable, sequence: UInt64) in
+          MessageTracing.chunk(span, sequence: sequence, message: chunk)
+          onChunk(chunk)
+        }
+      }
+      return try await call(payload, to: recipient, sender: sender, timeout: timeout, deadline: deadline, onChunk: onChunk)
     }
   }
 
@@ -57,7 +64,7 @@ extension GrpcWorkerRuntime {
     sender: AgentId?,
     timeout: Duration,
     deadline: ContinuousClock.Instant,
-    onChunk: (@Sendable (any Sendable) -> Void)?
+    onChunk: (@Sendable (_ chunk: any Sendable, _ sequence: UInt64) -> Void)?
   ) async throws -> (any Sendable)? {
     let reply = OneShot<(any Sendable)?>()
     let requestId = pending.withLock { pending in
@@ -80,7 +87,7 @@ extension GrpcWorkerRuntime {
       $0.payload = Agents_Payload(payload)
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
       if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
-      MessageTracing.inject(into: &$0.metadata)  // the callee's handler continues this trace
+      tracing.inject(into: &$0.metadata)  // the callee's handler continues this trace
     }
     let frame = Agents_Message.with { $0.request = request }
     // While disconnected, wait for the connection within this call's deadline.
@@ -109,6 +116,18 @@ extension GrpcWorkerRuntime {
     to topic: TopicId,
     options: PublishOptions
   ) async throws {
+    var wire = try event(message, to: topic, options: options)
+    try await tracing.publish(to: topic, message: message, messageId: wire.id) {
+      // The recipients' handlers continue this trace (AutoGen's worker reads it from the attributes).
+      var trace: [String: String] = [:]
+      tracing.inject(into: &trace)
+      for (key, value) in trace { wire.attributes[key] = .with { $0.ceString = value } }
+      try sendEvent(wire, to: topic)
+    }
+  }
+
+  /// The CloudEvent that publishes `message` to `topic`.
+  func event(_ message: any Sendable, to topic: TopicId, options: PublishOptions) throws -> Io_Cloudevents_V1_CloudEvent {
     guard !agents.isShutDown else { throw LocalAgents.shutDownError }
     let event = PublishedEvent(
       topic: topic,
@@ -117,17 +136,13 @@ extension GrpcWorkerRuntime {
       payload: try serialize(message)
     )
     try checkSize(event.payload, "the message published to \(topic)")
-    var wire = try Io_Cloudevents_V1_CloudEvent(event)
-    let host = configuration.host
-    try await MessageTracing.publish(to: topic, message: message, messageId: event.messageId) {
-      // The recipients' handlers continue this trace (AutoGen's worker reads it from the attributes).
-      var trace: [String: String] = [:]
-      MessageTracing.inject(into: &trace)
-      for (key, value) in trace { wire.attributes[key] = .with { $0.ceString = value } }
-      let frame = Agents_Message.with { $0.cloudEvent = wire }
-      try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
-    }
+    return try Io_Cloudevents_V1_CloudEvent(event)
   }
 
-
+  /// Sends (or buffers, while disconnected) the CloudEvent `wire`, published to `topic`.
+  func sendEvent(_ wire: Io_Cloudevents_V1_CloudEvent, to topic: TopicId) throws {
+    let host = configuration.host
+    let frame = Agents_Message.with { $0.cloudEvent = wire }
+    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
+  }
 }

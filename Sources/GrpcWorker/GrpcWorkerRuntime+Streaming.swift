@@ -8,12 +8,11 @@ extension GrpcWorkerRuntime {
   /// Where a handler serving a streamed request sends its chunks: published, in order, to the
   /// request's chunk topic, which the host forwards to the caller (see `StreamedCallWire`).
   func chunkSink(forRequest requestId: String, from agent: AgentId) -> ChunkSink {
-    let sequence = Atomic<UInt64>(0)
     let topicType = StreamedCallWire.topicType(requestId: requestId)
-    return ChunkSink { [self] chunk in
-      let number = sequence.add(1, ordering: .relaxed).newValue
-      let topic = try TopicId(type: topicType, source: String(number))
-      try await self.publish(chunk, to: topic, options: PublishOptions(sender: agent))
+    return ChunkSink { [self] chunk, sequence in
+      let topic = try TopicId(type: topicType, source: String(sequence))
+      // Not a traced publish: a chunk is an event on the handler's span (`MessageContext.stream`).
+      try self.sendEvent(try self.event(chunk, to: topic, options: PublishOptions(sender: agent)), to: topic)
     }
   }
 
@@ -25,7 +24,7 @@ extension GrpcWorkerRuntime {
     }
     do {
       let event = try PublishedEvent(wire: wire)
-      onChunk(try deserialize(event.payload))
+      onChunk(try deserialize(event.payload), UInt64(event.topic.source) ?? 0)
     } catch {
       logger.warning("chunk dropped", metadata: ["request-id": "\(requestId)", "error": "\(error)"])
     }

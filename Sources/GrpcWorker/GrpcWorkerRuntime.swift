@@ -59,7 +59,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   struct Pending {
     var replies: [String: OneShot<(any Sendable)?>] = [:]
     /// Chunk callbacks of this worker's streamed calls, by request id.
-    var chunkHandlers: [String: @Sendable (any Sendable) -> Void] = [:]
+    var chunkHandlers: [String: @Sendable (_ chunk: any Sendable, _ sequence: UInt64) -> Void] = [:]
     var nextRequestId: UInt64 = 1
     /// Requests this worker's agents are handling, by the id the host gave them: a cancel notice
     /// from the host resolves the reply, which cancels the handler.
@@ -68,6 +68,8 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
 
   /// This worker's settings.
   public let configuration: Configuration
+  /// How messages are traced: with the tracer installed when the worker was created.
+  let tracing = MessageTracing.current
   /// The message types this worker can put on the wire: those given at creation, plus those
   /// derived from each registered `RoutedAgent`'s handlers.
   public var serializers: SerializationRegistry { registry.withLock { $0 } }
@@ -117,7 +119,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
     case .disabled:
       (hostStore, state) = (nil, nil)
     }
-    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod, state: state)
+    self.agents = LocalAgents(logger: logger, gracePeriod: configuration.shutdownGracePeriod, state: state, tracing: tracing)
     hostStore?.attach(to: self)
   }
 

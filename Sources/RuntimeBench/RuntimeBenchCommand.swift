@@ -1,4 +1,5 @@
 import AgentCore
+import AgentTelemetry
 import AgentWire
 import ArgumentParser
 import Foundation
@@ -72,6 +73,8 @@ struct Throughput: AsyncParsableCommand {
     let idleWorkers = quick ? 100 : self.idleWorkers
 
     let label = self.label ?? target.host ?? "runtime-host"
+    // OTEL_* in the environment traces the bench's workers too (tracing's cost, full sampling).
+    try await withTelemetry(serviceName: "runtime-bench") {
     try await withBenchHost(target) { address, pid in
       let idle = pid.flatMap(residentBytes(pid:))
       log("\(label) at \(address): publish \(messages) messages")
@@ -123,6 +126,7 @@ struct Throughput: AsyncParsableCommand {
       guard one.errors == 0, sixteen.errors == 0 else {
         throw BenchError(description: "RPC errors: \(one.errors + sixteen.errors)")
       }
+    }
     }
   }
 

@@ -53,6 +53,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Require 'authorization: Bearer <token>' on every call (or set RUNTIME_HOST_AUTH_TOKEN).")
   var authToken: String?
 
+  @Option(help: "With trace export on (OTEL_* variables, see README, Tracing): the fraction of publishes the host makes a span for, 0 to 1 (every routed RPC gets one).")
+  var tracePublishRatio: Double = 1
+
   @Option(help: "Identities and their permissions: by the SHA-256 of their tokens, their client certificates' subjects, or JWTs from trusted keys (JSON; see README, Security). Each may serve, publish, watch and call only what it lists. Reloaded on SIGHUP and when the file changes.")
   var authFile: String?
 
@@ -90,6 +93,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError(error.message)
     }
+    guard (0...1).contains(tracePublishRatio) else { throw ValidationError("--trace-publish-ratio must be between 0 and 1") }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
     for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
@@ -107,18 +111,23 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   func run() async throws {
     let level = logLevel
     let format = logFormat
-    LoggingSystem.bootstrap { label in
-      switch format {
-      case .text:
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-      case .json:
-        var handler = JSONLogHandler(label: label)
-        handler.logLevel = level
-        return handler
-      }
-    }
+    // With trace export on, lines logged inside a span carry its trace and span ids.
+    LoggingSystem.bootstrap(
+      { label, metadataProvider in
+        switch format {
+        case .text:
+          var handler = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
+          handler.logLevel = level
+          return handler
+        case .json:
+          var handler = JSONLogHandler(label: label, metadataProvider: metadataProvider)
+          handler.logLevel = level
+          return handler
+        }
+      }, metadataProvider: Telemetry.loggingMetadataProvider())
+    // OTEL_* in the environment turns on trace export, installed before the host exists: the host
+    // traces with the tracer installed when it is created. Its exporter shuts down last, to flush.
+    let telemetry = try Telemetry.bootstrapTracing(serviceName: "runtime-host").map { [$0] } ?? []
     let logger = Logger(label: "runtime-host")
     var configuration = AgentHost.Configuration(
       address: try HostAddress(parsing: listenAddress),
@@ -133,6 +142,7 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       configuration.tls = .init(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCertificateTrustRootsPath: tlsClientCa)
     }
     configuration.maxStateSize = maxStateSize
+    configuration.tracePublishRatio = tracePublishRatio
     var authFileContents: Data?
     if let authFile {
       do {
@@ -157,8 +167,6 @@ struct RuntimeHostCommand: AsyncParsableCommand {
       watcher.loaded(authFileContents)
       watchers.append(watcher)
     }
-    // OTEL_* in the environment turns on trace export; its exporter shuts down last, to flush.
-    let telemetry = try Telemetry.bootstrapTracing(serviceName: "runtime-host").map { [$0] } ?? []
     let group = ServiceGroup(
       configuration: .init(
         // Shut down in reverse order: the watcher and the host first, then its store, then telemetry.

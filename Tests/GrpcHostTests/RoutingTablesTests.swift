@@ -72,8 +72,9 @@ struct RoutingTablesTests {
     _ = calls.add(try call(caller: "x", "b", callee: "w", at: now))
     _ = calls.add(try call(caller: "w", "self", callee: "w", at: now))
     _ = calls.add(try call(caller: "y", "c", callee: "z", at: now))
-    let owed = calls.removeAll(involving: "w")
+    let (owed, abandoned) = calls.removeAll(involving: "w")
     #expect(owed.map(\.callerRequestId) == ["b"])  // only calls w was sent, from someone else
+    #expect(abandoned.map(\.callerRequestId).sorted() == ["a", "self"])  // w's own calls: nobody waits
     #expect(calls.count == 1)
     #expect(calls.removeAll().map(\.callerRequestId) == ["c"])
     #expect(calls.nextDeadline() == nil)

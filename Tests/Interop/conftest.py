@@ -65,6 +65,8 @@ class Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(WAIT)
+        finally:
+            self._drain.join(WAIT)  # everything it wrote is in self.stderr once stopped
 
 
 @asynccontextmanager

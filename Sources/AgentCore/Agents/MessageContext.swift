@@ -1,3 +1,5 @@
+package import Tracing
+
 /// What a handler knows about the message it is handling.
 public struct MessageContext: Sendable {
   /// The agent handling the message.
@@ -12,6 +14,8 @@ public struct MessageContext: Sendable {
   public var messageId: String
   /// Where ``stream(_:)`` sends chunks; set by the runtime for a streamed call.
   package var chunkSink: ChunkSink?
+  /// The handler's span, when the runtime traces (see ``MessageTracing``): chunks are its events.
+  package var span: (any Span)?
 
   /// Creates a context.
   public init(

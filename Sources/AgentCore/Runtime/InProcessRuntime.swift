@@ -66,6 +66,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
   /// This runtime's settings.
   public let configuration: Configuration
   private let logger: Logger
+  /// How messages are traced: with the tracer installed when the runtime was created.
+  private let tracing = MessageTracing.current
   private let agents: LocalAgents
   private let subscriptionSet = Mutex(SubscriptionSet())
   private let registry: Mutex<SerializationRegistry>
@@ -86,7 +88,8 @@ public final class InProcessRuntime: AgentRuntime, Service {
       logger: logger, gracePeriod: configuration.shutdownGracePeriod,
       state: configuration.stateStore.map {
         StateSettings(store: $0, maxStateSize: configuration.maxStateSize, timeout: configuration.stateStoreTimeout)
-      })
+      },
+      tracing: tracing)
   }
 
   /// The serializers: those given at creation, plus those derived from registered agents.
@@ -172,7 +175,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
   ) async throws -> (any Sendable)? {
     let roundTrip = configuration.roundTripsMessages ? serializers : nil
     // A chunk that does not cross the wire fails the handler's `stream(_:)`, as on a worker.
-    let sink = ChunkSink { chunk in onChunk(try roundTrip?.roundTrip(chunk) ?? chunk) }
+    let sink = ChunkSink { chunk, _ in onChunk(try roundTrip?.roundTrip(chunk) ?? chunk) }
     defer { sink.close() }
     return try await call(message, to: recipient, options: options, chunks: sink)
   }
@@ -192,7 +195,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     )
     context.chunkSink = chunks
     let envelopeContext = context
-    return try await MessageTracing.send(to: recipient, message: message) {
+    return try await tracing.send(to: recipient, message: message) { _ in
       let reply = OneShot<(any Sendable)?>()
       try agents.deliver(
         LocalAgents.Envelope(message: try crossing(message), context: envelopeContext, reply: reply, trace: ServiceContext.current),
@@ -216,7 +219,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     let recipients = subscriptionSet.withLock { $0.recipients(for: topic) }
     let original = message
     let message = try crossing(message)
-    try await MessageTracing.publish(to: topic, message: original, messageId: messageId) {
+    try await tracing.publish(to: topic, message: original, messageId: messageId) {
       deliver(message, to: recipients, topic: topic, sender: sender, messageId: messageId)
     }
   }

@@ -50,6 +50,7 @@ package final class LocalAgents: Sendable {
   }
 
   private let logger: Logger
+  private let tracing: MessageTracing
   private let gracePeriod: Duration
   /// Where ``StatefulAgent``s' state is loaded from and saved to; `nil`: it is not kept.
   private let stateSettings: StateSettings?
@@ -60,8 +61,9 @@ package final class LocalAgents: Sendable {
 
   /// - Parameter gracePeriod: how long handlers still running at shutdown may take before they
   ///   are cancelled.
-  package init(logger: Logger, gracePeriod: Duration, state: StateSettings? = nil) {
+  package init(logger: Logger, gracePeriod: Duration, state: StateSettings? = nil, tracing: MessageTracing = .current) {
     self.logger = logger
+    self.tracing = tracing
     self.gracePeriod = gracePeriod
     self.stateSettings = state
     (jobs, jobsContinuation) = AsyncStream.makeStream()
@@ -321,13 +323,15 @@ package final class LocalAgents: Sendable {
   private func run(
     _ envelope: Envelope, agent: any Agent, keeper: StateKeeper?, onStart: @escaping @Sendable () -> Void
   ) async {
-    let span = MessageTracing.startHandling(envelope.context, message: envelope.message, parent: envelope.trace)
+    let span = tracing.startHandling(envelope.context, message: envelope.message, parent: envelope.trace)
     defer { span?.end() }
     let response: (any Sendable)?
     do {
       if let span {
+        var context = envelope.context
+        context.span = span  // its chunks are events on it
         response = try await ServiceContext.withValue(span.context) {
-          try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)
+          try await agent.receive(envelope.message, context: context, onStart: onStart)
         }
       } else {
         response = try await agent.receive(envelope.message, context: envelope.context, onStart: onStart)

@@ -1,4 +1,5 @@
 import Synchronization
+import Tracing
 
 /// One element of a streamed call: a partial result, or the final one.
 ///
@@ -16,18 +17,24 @@ public enum StreamedReply<Result: Sendable>: Sendable {
 /// Runtimes create one per streamed request and put it in the handler's ``MessageContext``. Once
 /// closed (the call ended with its result or an error), chunks are refused.
 package final class ChunkSink: Sendable {
-  private let emit: @Sendable (any Sendable) async throws -> Void
+  private let emit: @Sendable (_ chunk: any Sendable, _ sequence: UInt64) async throws -> Void
   private let closed = Atomic<Bool>(false)
+  private let sent = Atomic<UInt64>(0)
 
-  package init(_ emit: @escaping @Sendable (any Sendable) async throws -> Void) {
+  /// - Parameter emit: sends a chunk with its sequence number (1, 2, …).
+  package init(_ emit: @escaping @Sendable (_ chunk: any Sendable, _ sequence: UInt64) async throws -> Void) {
     self.emit = emit
   }
 
-  package func send(_ chunk: any Sendable) async throws {
+  /// Sends `chunk`, and returns its sequence number.
+  @discardableResult
+  package func send(_ chunk: any Sendable) async throws -> UInt64 {
     guard !closed.load(ordering: .acquiring) else {
       throw AgentRuntimeError(code: .cancelled, message: "the streamed call has already ended; the chunk was not sent")
     }
-    try await emit(chunk)
+    let sequence = sent.add(1, ordering: .relaxed).newValue
+    try await emit(chunk, sequence)
+    return sequence
   }
 
   /// Refuses further chunks.
@@ -54,7 +61,9 @@ extension MessageContext {
   /// - Throws: ``AgentRuntimeError/Code/cancelled`` when the call has ended, or what publishing
   ///   the chunk throws across processes (serialization, size limits, connection).
   public func stream(_ chunk: any Sendable) async throws {
-    try await chunkSink?.send(chunk)
+    guard let chunkSink else { return }
+    let sequence = try await chunkSink.send(chunk)
+    MessageTracing.chunk(span, sequence: sequence, message: chunk)
   }
 }
 

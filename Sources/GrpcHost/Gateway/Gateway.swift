@@ -115,7 +115,7 @@ package final class Gateway: Sendable {
       $0.metadata[RpcTimeout.metadataKey] = RpcTimeout.wireValue(timeout)
       if onChunk != nil { $0.metadata[StreamedCallWire.requestKey] = "1" }
       // The caller's trace context goes on to the agent, whose handler span continues it.
-      $0.metadata.merge(ForwardedTrace.headers) { ours, _ in ours }
+      $0.metadata.merge(ForwardedTrace.outgoing(router.tracing)) { ours, _ in ours }
     }
     router.route(.request(RawRpcRequest(request)), from: link)
     let response: Agents_RpcResponse
@@ -154,7 +154,7 @@ package final class Gateway: Sendable {
   package func publish(_ event: Io_Cloudevents_V1_CloudEvent) throws -> String {
     _ = try TopicId(type: event.type, source: event.source)
     var event = event
-    for (key, value) in ForwardedTrace.headers where event.attributes[key] == nil {
+    for (key, value) in ForwardedTrace.outgoing(router.tracing) where event.attributes[key] == nil {
       event.attributes[key] = .with { $0.ceString = value }
     }
     let bytes: [UInt8]
@@ -209,9 +209,20 @@ package final class Gateway: Sendable {
 /// The W3C trace context (`traceparent`, `tracestate`) a gateway caller sent, passed on to the
 /// agents it reaches (in `RpcRequest.metadata`, or the CloudEvent's attributes) so that their
 /// handlers' spans join the caller's trace. Bound per request by the HTTP and gRPC gateways.
+///
+/// When the host traces, the gateway's own span continues the caller's context instead, and
+/// its context is what goes on.
 enum ForwardedTrace {
   @TaskLocal static var headers: [String: String] = [:]
   static let names = ["traceparent", "tracestate"]
+
+  /// The trace context to send on: the current span's when the host traces, else the caller's.
+  static func outgoing(_ tracing: MessageTracing) -> [String: String] {
+    guard tracing.isOn else { return headers }
+    var carrier: [String: String] = [:]
+    tracing.inject(into: &carrier)
+    return carrier.isEmpty ? headers : carrier
+  }
 
   /// The trace headers `value` gives (a header or metadata lookup by name); over-long ones are
   /// left out.

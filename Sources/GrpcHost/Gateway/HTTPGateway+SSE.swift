@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
+import Tracing
 
 /// The gateway's Server-Sent Events routes: streamed calls and the topic tap.
 extension HTTPGateway {
@@ -14,7 +15,9 @@ extension HTTPGateway {
   /// cancels the call, and its handler.
   func streamingInvoke(_ request: Request, target: AgentId, typeName: String?, timeout: Duration?) -> Response {
     let gateway = self.gateway
-    let trace = ForwardedTrace.headers  // the body runs after the route returns: bind it again there
+    // The body runs after the route returns: bind the trace context again there.
+    let trace = ForwardedTrace.headers
+    let span = ServiceContext.current
     var headers = Self.eventStreamHeaders
     headers[.connection] = "close"  // watching for the client's disconnect uses up the connection
     return Response(
@@ -29,9 +32,11 @@ extension HTTPGateway {
                 do {
                   let payload = try GatewayJSON.payload(
                     json: Data(try await body.collect(upTo: gateway.maxMessageSize).readableBytesView), typeName: typeName)
-                  let answer = try await ForwardedTrace.$headers.withValue(trace) {
-                    try await gateway.invoke(payload, to: target, timeout: timeout) { chunk in
-                      sink.yield(SSE.frame(event: "chunk", id: chunk.topic.source, data: GatewayJSON.encode(GatewayJSON.envelope(chunk.payload))))
+                  let answer = try await ServiceContext.withValue(span ?? .topLevel) {
+                    try await ForwardedTrace.$headers.withValue(trace) {
+                      try await gateway.invoke(payload, to: target, timeout: timeout) { chunk in
+                        sink.yield(SSE.frame(event: "chunk", id: chunk.topic.source, data: GatewayJSON.encode(GatewayJSON.envelope(chunk.payload))))
+                      }
                     }
                   }
                   let result = answer.map { GatewayJSON.encode(GatewayJSON.envelope($0)) } ?? Data("null".utf8)

@@ -49,13 +49,17 @@ struct HTTPGateway: Sendable {
       .add(middleware: ForwardedTraceMiddleware())
     v1.get("agent-types") { _, _ -> Response in listAgentTypes() }
     addConsoleRoutes(to: router, v1: v1)
-    v1.post("agents/{type}/{key}") { request, context -> Response in
+    // Calls and publishes get a server span when the host traces (the caller's `traceparent`
+    // continued, or a new trace), whose context goes on to the agents. Nothing else is traced:
+    // not the console's polling, nor hours-long topic streams.
+    let traced = gateway.router.tracing.isOn ? v1.group().add(middleware: TracingMiddleware()) : v1.group()
+    traced.post("agents/{type}/{key}") { request, context -> Response in
       await Self.answering { try await invoke(request, context) }
     }
-    v1.post("topics/{type}/{source}") { request, context -> Response in
+    traced.post("topics/{type}/{source}") { request, context -> Response in
       await Self.answering { try await publish(request, context) }
     }
-    v1.post("topics/{type}/events") { request, context -> Response in
+    traced.post("topics/{type}/events") { request, context -> Response in
       await Self.answering { try await publish(request, context, source: "events") }
     }
     v1.get("topics/{type}/events") { request, context -> Response in

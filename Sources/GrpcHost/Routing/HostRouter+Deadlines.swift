@@ -6,6 +6,7 @@ import Logging
 import Prometheus
 import SwiftProtobuf
 import Synchronization
+import Tracing
 
 extension HostRouter {
   // MARK: Deadlines and shutdown
@@ -26,8 +27,9 @@ extension HostRouter {
 
   private func expireDeadlines(now: ContinuousClock.Instant) {
     let timeout = rpcTimeout
-    let expired = state.withLock { state -> [(WorkerLink, ChannelFrame)] in
-      state.pending.expire(now: now).compactMap { rpc in
+    let (expired, spans) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [any Span]) in
+      let calls = state.pending.expire(now: now)
+      let frames = calls.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.callStats[rpc.target.type, default: CallStats()].record(latency: nil, failed: true)
         return state.channels[rpc.caller].map {
           ($0, .errorResponse(
@@ -36,6 +38,10 @@ extension HostRouter {
             code: .deadlineExceeded))
         }
       }
+      return (frames, calls.compactMap(\.span))
+    }
+    for span in spans {
+      Self.endRouteSpan(span, error: AgentRuntimeError(code: .deadlineExceeded, message: "timed out after \(timeout.secondsDescription)"))
     }
     if !expired.isEmpty {
       logger.info("rpcs timed out", metadata: ["count": "\(expired.count)"])
@@ -46,16 +52,21 @@ extension HostRouter {
 
   /// Refuses new work, answers every pending RPC with an error, and closes every stream.
   func shutdown() {
-    let (failed, channels, controls) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink]) in
-      guard !state.isShuttingDown else { return ([], [], []) }
+    let (failed, channels, controls, spans) = state.withLock {
+      state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink], [any Span]) in
+      guard !state.isShuttingDown else { return ([], [], [], []) }
       state.isShuttingDown = true
       defer { tap.closeAll() }
-      let failed = state.pending.removeAll().compactMap { rpc -> (WorkerLink, ChannelFrame)? in
+      let calls = state.pending.removeAll()
+      let failed = calls.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.channels[rpc.caller].map {
           ($0, .errorResponse(requestId: rpc.callerRequestId, "the host is shutting down; agent \(rpc.target) did not respond"))
         }
       }
-      return (failed, Array(state.channels.values), Array(state.controls.values))
+      return (failed, Array(state.channels.values), Array(state.controls.values), calls.compactMap(\.span))
+    }
+    for span in spans {
+      Self.endRouteSpan(span, error: AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
     }
     metrics.rpcsFailed.increment(by: Int64(failed.count))
     deliver(failed)

@@ -6,6 +6,7 @@ import Logging
 import Prometheus
 import SwiftProtobuf
 import Synchronization
+import Tracing
 
 extension HostRouter {
   // MARK: Routing
@@ -41,6 +42,7 @@ extension HostRouter {
     case .response:
       if let (caller, rpc) = takePending(frame.requestId ?? "", answeredBy: link, failed: true) {
         metrics.rpcsFailed.increment()
+        Self.endRouteSpan(rpc.span, error: AgentRuntimeError(code: .resourceExhausted, message: frame.reason))
         caller.outbound.append(
           .errorResponse(requestId: rpc.callerRequestId, "the response from \(rpc.target) was refused: \(frame.reason)", code: .resourceExhausted))
       }
@@ -50,10 +52,13 @@ extension HostRouter {
   }
 
   private func routeRequest(_ request: RawRpcRequest, from link: WorkerLink) {
+    var request = request
+    let span = tracing.isOn ? startRouteSpan(&request, target: request.target?.type ?? "?", from: link) : nil
     func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
       logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestId)", "error": "\(text)"])
       metrics.rpcsFailed.increment()
       link.outbound.append(.errorResponse(requestId: request.requestId, text, code: code))
+      Self.endRouteSpan(span, error: AgentRuntimeError(code: code, message: text))
     }
     guard let wireTarget = request.target else {
       return refuse("RpcRequest '\(request.requestId)' has no target")
@@ -80,7 +85,7 @@ extension HostRouter {
       let now = ContinuousClock.now
       let (hostId, wakeSweeper) = state.pending.add(PendingCalls.Call(
         caller: link.clientId, callerRequestId: request.requestId, callee: callee.clientId,
-        target: target, started: now, deadline: now.advanced(by: timeout), streaming: request.wantsChunks))
+        target: target, started: now, deadline: now.advanced(by: timeout), streaming: request.wantsChunks, span: span))
       return .success((callee, hostId, wakeSweeper))
     }
     switch outcome {
@@ -89,6 +94,11 @@ extension HostRouter {
     case .success(let (callee, hostId, wakeSweeper)):
       metrics.requestsRouted.increment()
       if wakeSweeper { sweeperWakeup.yield() }
+      if let span {
+        span.attributes["agents.recipient"] = target.description
+        span.attributes["agents.callee.worker"] = callee.clientId
+        span.attributes["agents.callee.identity"] = callee.identity.name
+      }
       var forwarded = request
       forwarded.requestId = hostId
       if !callee.outbound.append(.request(forwarded)) {
@@ -124,6 +134,7 @@ extension HostRouter {
     metrics.rpcLatency.record(now - rpc.started)
     if response.isNeitherResultNorError {
       metrics.rpcsFailed.increment()
+      Self.endRouteSpan(rpc.span, error: AgentRuntimeError(code: .handlerFailed, message: "answered with neither a result nor an error"))
       logger.info(
         "response with neither a result nor an error turned into an error",
         metadata: ["client-id": "\(link.clientId)", "request-id": "\(response.requestId)"])
@@ -135,12 +146,14 @@ extension HostRouter {
         code: .handlerFailed))
       return
     }
+    Self.endRouteSpan(rpc.span, response: response)
     var forwarded = response
     forwarded.requestId = rpc.callerRequestId
     callerLink.outbound.append(.response(forwarded))
   }
 
   private func routeEvent(_ event: RawCloudEvent, from link: WorkerLink) {
+    var event = event
     if let hostId = StreamedCallWire.requestId(ofTopicType: event.type) {
       return routeChunk(event, hostId: String(hostId), from: link)
     }
@@ -161,6 +174,8 @@ extension HostRouter {
       _ = denied(link.identity, .publish, topic.type, clientId: link.clientId)
       return
     }
+    let span = tracing.isOn ? startDeliverSpan(&event, topic: topic, from: link) : nil
+    defer { span?.end() }
     let copies = state.withLock { state -> [(WorkerLink, [AgentType]?)] in
       let types = state.subscriptions.agentTypes(matching: topic)
       guard !types.isEmpty else { return [] }
@@ -185,6 +200,7 @@ extension HostRouter {
     }
     metrics.eventsRouted.increment()
     metrics.eventDeliveries.increment(by: Int64(copies.count))
+    span?.attributes["agents.deliveries"] = copies.count
     tap.offer(event)
     for (worker, hint) in copies {
       var copy = event
@@ -200,19 +216,20 @@ extension HostRouter {
   /// A chunk of a streamed call: to that call's caller only, renamed to the caller's request id.
   /// Dropped when the call is not pending (answered, expired) or did not ask for chunks.
   private func routeChunk(_ event: RawCloudEvent, hostId: String, from link: WorkerLink) {
-    let destination = state.withLock { state -> (WorkerLink, String)? in
+    let destination = state.withLock { state -> (WorkerLink, String, (any Span)?)? in
       guard let rpc = state.pending.call(hostId, calleeIs: link.clientId), rpc.streaming,
         let caller = state.channels[rpc.caller]
       else { return nil }
-      return (caller, rpc.callerRequestId)
+      return (caller, rpc.callerRequestId, rpc.span)
     }
-    guard let (caller, callerRequestId) = destination else {
+    guard let (caller, callerRequestId, span) = destination else {
       logger.debug("chunk for no streamed call dropped", metadata: ["client-id": "\(link.clientId)", "topic": "\(event.type)"])
       return
     }
     do {
       caller.outbound.append(.event(try event.withType(StreamedCallWire.topicType(requestId: callerRequestId))))
       metrics.chunksRouted.increment()
+      MessageTracing.chunk(span, sequence: UInt64(event.source) ?? 0, messageType: nil)
     } catch {
       logger.warning("malformed chunk dropped", metadata: ["client-id": "\(link.clientId)", "error": "\(error)"])
     }
@@ -221,13 +238,15 @@ extension HostRouter {
   /// The caller of `callerRequestId` has stopped waiting (an HTTP client went away, a gateway
   /// deadline): forget the call, and tell the callee to cancel its handler.
   func abandon(callerRequestId: String, caller: WorkerLink) {
-    let callee = state.withLock { state -> (WorkerLink, String)? in
+    let abandoned = state.withLock { state -> (PendingCalls.Call, String, WorkerLink?)? in
       guard let (hostId, rpc) = state.pending.abandon(caller: caller.clientId, callerRequestId: callerRequestId) else {
         return nil
       }
-      return state.channels[rpc.callee].map { ($0, hostId) }
+      return (rpc, hostId, state.channels[rpc.callee])
     }
-    guard let (callee, hostId) = callee else { return }
+    guard let (rpc, hostId, callee) = abandoned else { return }
+    Self.endRouteSpan(rpc.span, error: AgentRuntimeError(code: .cancelled, message: "the caller stopped waiting"))
+    guard let callee else { return }
     if let bytes: [UInt8] = try? Io_Cloudevents_V1_CloudEvent.cancelNotice(requestId: hostId).serializedBytes(),
       let raw = try? RawCloudEvent(bytes: bytes)
     {

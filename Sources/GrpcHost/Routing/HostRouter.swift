@@ -6,6 +6,7 @@ import Logging
 import Prometheus
 import SwiftProtobuf
 import Synchronization
+import Tracing
 
 /// One open `OpenChannel` stream: where the host writes messages for that worker.
 final class WorkerLink: Sendable {
@@ -70,6 +71,10 @@ final class HostRouter: Sendable {
   }
 
   let rpcTimeout: Duration
+  /// The host's spans (see `HostRouter+Tracing`): with the tracer installed when it was created.
+  let tracing: MessageTracing
+  /// The fraction of publishes the host makes a span for, when it traces.
+  let tracePublishRatio: Double
   let logger: Logger
   let metrics: HostMetrics
   /// Every routed publish goes past it: the gateway's SSE and `Subscribe` readers.
@@ -83,8 +88,13 @@ final class HostRouter: Sendable {
   /// what `AgentHost.statusUpdates()` and tests wait on.
   let changes = Broadcaster<Void>(bufferingPolicy: .bufferingNewest(1))
 
-  init(rpcTimeout: Duration, logger: Logger, metrics: HostMetrics, tap: EventTap = EventTap()) {
+  init(
+    rpcTimeout: Duration, logger: Logger, metrics: HostMetrics, tap: EventTap = EventTap(),
+    tracing: MessageTracing = .current, tracePublishRatio: Double = 1
+  ) {
     self.rpcTimeout = rpcTimeout
+    self.tracing = tracing
+    self.tracePublishRatio = tracePublishRatio
     self.logger = logger
     self.metrics = metrics
     self.tap = tap
@@ -128,12 +138,14 @@ final class HostRouter: Sendable {
   /// waiting on it are answered with an error, and RPCs it made are forgotten.
   func disconnect(_ link: WorkerLink) {
     let clientId = link.clientId
-    let (failed, removedTypes, removedSubscriptions) = state.withLock { state -> ([(WorkerLink, ChannelFrame)], [AgentType], Int) in
-      guard state.channels[clientId] === link else { return ([], [], 0) }
+    let (failed, removedTypes, removedSubscriptions, calls) = state.withLock {
+      state -> ([(WorkerLink, ChannelFrame)], [AgentType], Int, (owed: [PendingCalls.Call], abandoned: [PendingCalls.Call])) in
+      guard state.channels[clientId] === link else { return ([], [], 0, ([], [])) }
       state.channels[clientId] = nil
       let types = state.placement.remove(worker: clientId)
       let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
-      let failed = state.pending.removeAll(involving: clientId).compactMap { rpc -> (WorkerLink, ChannelFrame)? in
+      let calls = state.pending.removeAll(involving: clientId)
+      let failed = calls.owed.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.callStats[rpc.target.type, default: CallStats()].record(latency: nil, failed: true)
         return state.channels[rpc.caller].map {
           ($0, .errorResponse(
@@ -141,7 +153,15 @@ final class HostRouter: Sendable {
             "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding"))
         }
       }
-      return (failed, Array(types), subscriptions.count)
+      return (failed, Array(types), subscriptions.count, calls)
+    }
+    if tracing.isOn {
+      for rpc in calls.owed {
+        Self.endRouteSpan(rpc.span, error: AgentRuntimeError(code: .unavailable, message: "worker '\(clientId)' disconnected before responding"))
+      }
+      for rpc in calls.abandoned {
+        Self.endRouteSpan(rpc.span, error: AgentRuntimeError(code: .cancelled, message: "the caller '\(clientId)' disconnected"))
+      }
     }
     link.outbound.finish()
     metrics.rpcsFailed.increment(by: Int64(failed.count))

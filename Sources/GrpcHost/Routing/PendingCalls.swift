@@ -1,5 +1,6 @@
 import AgentCore
 import DequeModule
+import Tracing
 
 /// RPCs the host has forwarded and not yet seen answered, with their deadlines.
 ///
@@ -8,7 +9,7 @@ import DequeModule
 /// calls are dropped from its front as they are answered (in-order answers keep it short) and
 /// otherwise skipped when the sweeper reaches them.
 struct PendingCalls {
-  struct Call: Equatable {
+  struct Call {
     var caller: String
     var callerRequestId: String
     var callee: String
@@ -17,6 +18,8 @@ struct PendingCalls {
     var deadline: ContinuousClock.Instant
     /// The caller asked for chunks: the callee's chunk events go to it.
     var streaming: Bool
+    /// The host's span of this call, when it traces (see `HostRouter+Tracing`).
+    var span: (any Span)? = nil
   }
 
   private var calls: [String: Call] = [:]
@@ -60,15 +63,16 @@ struct PendingCalls {
     return (hostId, call)
   }
 
-  /// Removes every call `worker` made or was sent, and returns those it was sent (their callers
-  /// are owed an answer).
-  mutating func removeAll(involving worker: String) -> [Call] {
+  /// Removes every call `worker` made or was sent: those it was sent, whose callers are owed an
+  /// answer, and the rest, which nobody waits for any more.
+  mutating func removeAll(involving worker: String) -> (owed: [Call], abandoned: [Call]) {
     var owed: [Call] = []
+    var abandoned: [Call] = []
     for (id, call) in calls where call.callee == worker || call.caller == worker {
       calls[id] = nil
-      if call.callee == worker && call.caller != worker { owed.append(call) }
+      if call.callee == worker && call.caller != worker { owed.append(call) } else { abandoned.append(call) }
     }
-    return owed
+    return (owed, abandoned)
   }
 
   /// Removes and returns every call.

@@ -133,6 +133,7 @@ actor SwiftEcho: RoutedAgent {
         to: try TopicId(type: "interop.reply", source: context.topic!.source))
     }
     router.onRPC(InteropQuestion.self) { agent, question, _ in
+      Logger(label: "interop-peer.echo").info("question", metadata: ["text": "\(question.text)"])
       if question.text == "fail" { throw DeliberateFailure(text: question.text) }
       if question.text == "hang" {
         // Never answers: for killing this worker mid-RPC.
@@ -154,6 +155,8 @@ actor SwiftDriver: RoutedAgent {
 
   static func registerHandlers(_ router: inout MessageRouter<SwiftDriver>) {
     router.onRPC(Command.self) { agent, command, _ in
+      // Inside the handler's span: with trace export on, the line carries its trace and span ids.
+      Logger(label: "interop-peer.driver").info("command", metadata: ["action": "\(command.action)"])
       let started = ContinuousClock.now
       func result(_ ok: Bool, _ text: String) -> CommandResult {
         let elapsed = ContinuousClock.now - started
@@ -211,20 +214,45 @@ struct InteropPeer: AsyncParsableCommand {
   @Option(help: "This worker's name in LedgerTotal answers.")
   var name = "swift"
 
+  @Option(help: "The level of the lines logged on stderr: info shows each command and question (the worker's own at warning at most).")
+  var logLevel: String = "warning"
+
+  @Option(help: "The format of the lines logged on stderr: json or text.")
+  var logFormat: String = "json"
+
   func run() async throws {
     var serializers = SerializationRegistry()
     for type in [InteropMessage.self, InteropQuestion.self, InteropAnswer.self, InteropSilent.self, InteropChunk.self, Command.self, CommandResult.self] as [any (Codable & Sendable).Type] {
       register(type, in: &serializers)
     }
     serializers.registerProtobuf(Google_Protobuf_StringValue.self)
-    var logger = Logger(label: "interop-peer")
-    logger.logLevel = .warning
-    let worker = GrpcWorkerRuntime(
-      configuration: .init(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(20)),
-      serializers: serializers, logger: logger)
-    let events = worker.connectionEvents()
-    // OTEL_* in the environment turns on trace export (the tracing interop test sets it).
+    guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
+    guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format is json or text") }
+    let json = logFormat == "json"
+    // With trace export on, lines logged inside a span carry its trace and span ids.
+    LoggingSystem.bootstrap(
+      { label, metadataProvider in
+        if json {
+          var handler = JSONLogHandler(label: label, metadataProvider: metadataProvider)
+          handler.logLevel = level
+          return handler
+        }
+        var handler = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
+        handler.logLevel = level
+        return handler
+      }, metadataProvider: Telemetry.loggingMetadataProvider())
+    var workerLogger = Logger(label: "interop-peer")
+    workerLogger.logLevel = max(level, .warning)
+    let logger = workerLogger
+    let registry = serializers
+    let host = try HostAddress(parsing: self.host)
+    // OTEL_* in the environment turns on trace export (the tracing interop test sets it); the
+    // worker is created inside, so that it traces.
     try await withTelemetry(serviceName: "interop-peer") {
+    let worker = GrpcWorkerRuntime(
+      configuration: .init(host: host, defaultRPCTimeout: .seconds(20)),
+      serializers: registry, logger: logger)
+    let events = worker.connectionEvents()
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
       group.addTask {
