@@ -164,6 +164,17 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Host replicas as one cluster: the shared directory in PostgreSQL (for runtime-host, not workers).
+    .target(
+      name: "HostCluster",
+      dependencies: [
+        "AgentCore",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "RuntimeHost",
       dependencies: [
@@ -292,6 +303,16 @@ let package = Package(
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "HostClusterTests",
+      dependencies: [
+        "HostCluster", "AgentCore", "AgentTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings
     ),

@@ -24,7 +24,7 @@ struct ExampleWorker: AsyncParsableCommand {
 }
 
 struct Options: ParsableArguments {
-  @Option(help: "The host, HOST:PORT.")
+  @Option(help: "The host, HOST:PORT; several, comma-separated, to fail over among.")
   var host: String = "localhost:50051"
 
   @Option(help: "Connect with TLS, trusting the CA certificates in this PEM file.")
@@ -41,7 +41,8 @@ struct Options: ParsableArguments {
 
   var configuration: GrpcWorkerRuntime.Configuration {
     get throws {
-      var configuration = GrpcWorkerRuntime.Configuration(host: try HostAddress(parsing: host), defaultRPCTimeout: .seconds(10))
+      var configuration = try GrpcWorkerRuntime.Configuration(host: host)
+      configuration.defaultRPCTimeout = .seconds(10)
       if tlsCa != nil || tlsCert != nil {
         configuration.tls = .init(trustRootsPath: tlsCa, certificateChainPath: tlsCert, privateKeyPath: tlsKey)
       }

@@ -9,6 +9,17 @@ extension GrpcWorkerRuntime {
   public struct Configuration: Sendable {
     /// The host to connect to.
     public var host: HostAddress
+    /// Hosts to fail over to, in order, after ``host``: the nodes of a cluster. After losing its
+    /// host, or failing to reach it, the worker tries the next address in ``hosts`` (then the
+    /// first again), registers there and sends what it buffered meanwhile. Empty by default. A DNS
+    /// name that resolves to several addresses fails over among them too (gRPC tries each).
+    public var fallbackHosts: [HostAddress] = []
+    /// ``host``, then ``fallbackHosts``: every host the worker may connect to, in order.
+    public var hosts: [HostAddress] { [host] + fallbackHosts }
+    /// "the host A", or "any of the hosts A, B", for messages.
+    var hostsDescription: String {
+      fallbackHosts.isEmpty ? "the host \(host)" : "any of the hosts \(hosts.map(\.description).joined(separator: ", "))"
+    }
     /// How long a send waits for its response when the call gives no timeout; also the bound on
     /// registration calls. Default 60 s.
     public var defaultRPCTimeout: Duration
@@ -71,19 +82,32 @@ extension GrpcWorkerRuntime {
       self.shutdownGracePeriod = shutdownGracePeriod
     }
 
-    /// Creates a configuration for the host at `address` (`host:port`, IPv6 in brackets), with the
+    /// Creates a configuration for the host at `address` (`host:port`, IPv6 in brackets; several,
+    /// comma-separated, for a cluster: the first is ``host``, the rest ``fallbackHosts``), with the
     /// token from `RUNTIME_HOST_AUTH_TOKEN` if that is set, as `runtime-host` reads it.
     ///
     /// - Throws: `AgentRuntimeError` (invalid argument) naming `address` when it is not `host:port`.
     public init(host address: String) throws(AgentRuntimeError) {
-      self.init(host: try HostAddress(parsing: address))
+      let hosts = try Self.hosts(parsing: address)
+      self.init(host: hosts[0])
+      fallbackHosts = Array(hosts.dropFirst())
       try applyEnvironment(ProcessInfo.processInfo.environment)
+    }
+
+    /// `HOST:PORT[,HOST:PORT…]`: at least one address.
+    static func hosts(parsing text: String) throws(AgentRuntimeError) -> [HostAddress] {
+      var hosts: [HostAddress] = []
+      for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        hosts.append(try HostAddress(parsing: part.trimmingCharacters(in: .whitespaces)))
+      }
+      return hosts
     }
 
     /// A configuration from the `RUNTIME_HOST_*` variables `runtime-host` itself reads, so that a
     /// worker and its host can share one environment:
     ///
-    /// - `RUNTIME_HOST_ADDRESS`: the host, `host:port` (else `defaultHost`);
+    /// - `RUNTIME_HOST_ADDRESS`: the host, `host:port` (else `defaultHost`); several,
+    ///   comma-separated, for a cluster (``fallbackHosts``);
     /// - `RUNTIME_HOST_AUTH_TOKEN`: the bearer token;
     /// - `RUNTIME_HOST_TLS_CA`: CA certificates (PEM) to verify the host by; setting it turns TLS on
     ///   (`RUNTIME_HOST_TLS=1` turns it on with the system's trust store);
@@ -99,7 +123,9 @@ extension GrpcWorkerRuntime {
       let address = environment["RUNTIME_HOST_ADDRESS"] ?? defaultHost
       var configuration: Configuration
       do {
-        configuration = Configuration(host: try HostAddress(parsing: address))
+        let hosts = try hosts(parsing: address)
+        configuration = Configuration(host: hosts[0])
+        configuration.fallbackHosts = Array(hosts.dropFirst())
       } catch {
         throw AgentRuntimeError(code: .invalidArgument, message: "RUNTIME_HOST_ADDRESS: \(error.message)")
       }

@@ -18,13 +18,17 @@ extension GrpcWorkerRuntime {
     case refused(AgentRuntimeError)
   }
 
-  /// Connects, and reconnects with backoff after each loss, until the worker stops. Throws when
-  /// the host refuses the worker or reconnecting is off or gives up.
+  /// Connects, and reconnects with backoff after each loss, until the worker stops: each attempt
+  /// after a failure goes to the next of ``Configuration/hosts``. Throws when the host refuses the
+  /// worker or reconnecting is off or gives up.
   func maintainConnection() async throws {
     var failures = 0
     var generator = SystemRandomNumberGenerator()
+    let hosts = configuration.hosts
+    var index = 0
     while true {
-      let end = await connectOnce()
+      let host = hosts[index]
+      let end = await connectOnce(to: host)
       if link.withLock({ $0.stopping }) { return }
       switch end {
       case .closed:
@@ -37,14 +41,16 @@ extension GrpcWorkerRuntime {
         if let maxAttempts = policy.maxAttempts, failures > maxAttempts {
           throw AgentRuntimeError(
             code: .unavailable,
-            message: "gave up reconnecting to the host \(configuration.host) after \(maxAttempts) attempts",
+            message: "gave up reconnecting to \(hosts.count == 1 ? "the host \(host)" : "the hosts \(hosts)") after \(maxAttempts) attempts",
             cause: error)
         }
-        let delay = policy.delay(afterFailures: failures, using: &generator)
+        index = (index + 1) % hosts.count
+        // Failing over to another host: at once. The same host again (or every host tried): back off.
+        let delay = hosts.count > 1 && (established || failures < hosts.count) ? .zero : policy.delay(afterFailures: failures, using: &generator)
         logger.warning(
           established ? "lost the host; reconnecting" : "cannot reach the host; retrying",
           metadata: [
-            "host": "\(configuration.host)", "attempt": "\(failures)",
+            "host": "\(host)", "next": "\(hosts[index])", "attempt": "\(failures)",
             "delay-ms": "\(Int(delay.seconds * 1000))", "error": "\(error.message)",
           ])
         do {
@@ -56,7 +62,7 @@ extension GrpcWorkerRuntime {
     }
   }
 
-  private func makeTransport() throws -> any ClientTransport {
+  private func makeTransport(to host: HostAddress) throws -> any ClientTransport {
     if let make = configuration.transport.make { return try make() }
     let security: HTTP2ClientTransport.Posix.TransportSecurity
     if let tls = configuration.tls {
@@ -75,7 +81,7 @@ extension GrpcWorkerRuntime {
     }
     let policy = configuration.reconnect ?? ReconnectPolicy()
     return try HTTP2ClientTransport.Posix(
-      target: configuration.host.resolvableTarget,
+      target: host.resolvableTarget,
       transportSecurity: security,
       config: .defaults { config in
         // This client lives for one connection; the worker's own loop does the reconnecting.
@@ -90,25 +96,25 @@ extension GrpcWorkerRuntime {
   }
 
   /// One connection: open the channel, register again, flush the buffer, serve until it ends.
-  private func connectOnce() async -> ConnectionEnd {
+  private func connectOnce(to host: HostAddress) async -> ConnectionEnd {
     let transport: any ClientTransport
     do {
-      transport = try makeTransport()
+      transport = try makeTransport(to: host)
     } catch {
       return .refused(
-        AgentRuntimeError(code: .invalidArgument, message: "cannot set up the connection to \(configuration.host): \(error)", cause: error))
+        AgentRuntimeError(code: .invalidArgument, message: "cannot set up the connection to \(host): \(error)", cause: error))
     }
-    return await connectOnce(over: transport)
+    return await connectOnce(over: transport, to: host)
   }
 
-  private func connectOnce<Transport: ClientTransport>(over transport: Transport) async -> ConnectionEnd {
+  private func connectOnce<Transport: ClientTransport>(over transport: Transport, to host: HostAddress) async -> ConnectionEnd {
     let client = GRPCClient(transport: transport)
     let connection = HostClient(
       clientId: UUID().uuidString, client: client, authToken: configuration.authToken,
       timeout: configuration.defaultRPCTimeout, linkFailure: { [weak self] in self?.link.withLock { $0.failure } })
     let outbox = BatchQueue<Agents_Message>()
     let attempt = Attempt()
-    logger.info("connecting", metadata: ["host": "\(configuration.host)", "client-id": "\(connection.clientId)"])
+    logger.info("connecting", metadata: ["host": "\(host)", "client-id": "\(connection.clientId)"])
 
     let outcome: Result<Void, any Error> = await withTaskGroup(of: Void.self) { group in
       group.addTask {
@@ -137,7 +143,7 @@ extension GrpcWorkerRuntime {
     if case .failure(let error) = outcome, let refusal = Self.refusal(error) {
       return .refused(
         AgentRuntimeError(
-          code: .unauthenticated, message: "the host \(configuration.host) refused the channel: \(refusal.message)",
+          code: .unauthenticated, message: "the host \(host) refused the channel: \(refusal.message)",
           cause: error))
     }
     if case .failure(let error as AgentRuntimeError) = outcome, error.code == .unauthenticated {
@@ -152,13 +158,13 @@ extension GrpcWorkerRuntime {
     case .failure(let error): reason = "\(error)"
     }
     let lost = AgentRuntimeError(
-      code: .unavailable, message: "lost the connection to the host \(configuration.host) (\(reason))",
+      code: .unavailable, message: "lost the connection to the host \(host) (\(reason))",
       cause: outcome.failure)
     if wasEstablished {
       failPending(
         AgentRuntimeError(
           code: .unavailable,
-          message: "the connection to the host \(configuration.host) was lost before the response arrived",
+          message: "the connection to the host \(host) was lost before the response arrived",
           cause: lost))
       connectionChanges.yield(.disconnected(reason: reason))
       logger.warning("disconnected", metadata: ["client-id": "\(connection.clientId)", "reason": "\(reason)", "requeued-publishes": "\(requeued)"])

@@ -115,13 +115,15 @@ extension GrpcWorkerRuntime {
     /// - Throws: `permissionDenied` when the host said the worker's identity may not publish to
     ///   `topicType` (the host would drop it); the link's failure once stopped, or
     ///   `resourceExhausted` when ``maxBuffered`` publishes already wait.
-    mutating func publish(_ frame: Agents_Message, topicType: String, host: HostAddress) throws(AgentRuntimeError) {
+    /// Sends `frame` now (true), or buffers it until the next connection (false).
+    @discardableResult
+    mutating func publish(_ frame: Agents_Message, topicType: String, host: HostAddress) throws(AgentRuntimeError) -> Bool {
       if let publishRights, !publishRights.allows(topicType) {
         throw AgentRuntimeError(
           code: .permissionDenied,
           message: "identity '\(publishRights.identity)' may not publish to topic type '\(topicType)' (the host \(host) allows \(publishRights.patterns.map(\.description)))")
       }
-      if send(frame) { return }
+      if send(frame) { return true }
       if let failure { throw failure }
       guard buffered.count < maxBuffered else {
         throw AgentRuntimeError(
@@ -129,6 +131,7 @@ extension GrpcWorkerRuntime {
           message: "not connected to the host \(host), and \(maxBuffered) publishes already wait for the connection (maxBufferedPublishes); this one was refused")
       }
       buffered.append(frame)
+      return false
     }
 
     /// What to wait on for a live connection.

@@ -5,6 +5,7 @@ import GRPCCore
 import Logging
 import SwiftProtobuf
 import Synchronization
+import Tracing
 
 extension GrpcWorkerRuntime {
   // MARK: Messaging
@@ -54,7 +55,7 @@ extension GrpcWorkerRuntime {
           onChunk(chunk)
         }
       }
-      return try await call(payload, to: recipient, sender: sender, timeout: timeout, deadline: deadline, onChunk: onChunk)
+      return try await call(payload, to: recipient, sender: sender, timeout: timeout, deadline: deadline, onChunk: onChunk, span: span)
     }
   }
 
@@ -64,7 +65,8 @@ extension GrpcWorkerRuntime {
     sender: AgentId?,
     timeout: Duration,
     deadline: ContinuousClock.Instant,
-    onChunk: (@Sendable (_ chunk: any Sendable, _ sequence: UInt64) -> Void)?
+    onChunk: (@Sendable (_ chunk: any Sendable, _ sequence: UInt64) -> Void)?,
+    span: (any Span)?
   ) async throws -> (any Sendable)? {
     let reply = OneShot<(any Sendable)?>()
     let requestId = pending.withLock { pending in
@@ -90,14 +92,18 @@ extension GrpcWorkerRuntime {
       tracing.inject(into: &$0.metadata)  // the callee's handler continues this trace
     }
     let frame = Agents_Message.with { $0.request = request }
-    // While disconnected, wait for the connection within this call's deadline.
+    // While disconnected, wait for the connection within this call's deadline (each wait is a
+    // retry on the call's span).
+    var retries = 0
+    defer { if retries > 0 { span?.attributes["agents.retries"] = retries } }
     while !enqueue(frame) {
+      retries += 1
       do {
         _ = try await awaitConnection(within: max(.zero, deadline - .now))
       } catch let error as AgentRuntimeError where error.code == .unavailable && link.withLock({ $0.failure == nil }) {
         throw AgentRuntimeError(
           code: .unavailable,
-          message: "cannot reach \(recipient): not connected to the host \(configuration.host) within \(timeout.secondsDescription)",
+          message: "cannot reach \(recipient): not connected to \(configuration.hostsDescription) within \(timeout.secondsDescription)",
           cause: error)
       }
     }
@@ -117,12 +123,14 @@ extension GrpcWorkerRuntime {
     options: PublishOptions
   ) async throws {
     var wire = try event(message, to: topic, options: options)
-    try await tracing.publish(to: topic, message: message, messageId: wire.id) {
+    try await tracing.publish(to: topic, message: message, messageId: wire.id) { span in
       // The recipients' handlers continue this trace (AutoGen's worker reads it from the attributes).
       var trace: [String: String] = [:]
       tracing.inject(into: &trace)
       for (key, value) in trace { wire.attributes[key] = .with { $0.ceString = value } }
-      try sendEvent(wire, to: topic)
+      if try !sendEvent(wire, to: topic) {
+        span?.addEvent("buffered until the worker reconnects")
+      }
     }
   }
 
@@ -139,10 +147,12 @@ extension GrpcWorkerRuntime {
     return try Io_Cloudevents_V1_CloudEvent(event)
   }
 
-  /// Sends (or buffers, while disconnected) the CloudEvent `wire`, published to `topic`.
-  func sendEvent(_ wire: Io_Cloudevents_V1_CloudEvent, to topic: TopicId) throws {
+  /// Sends the CloudEvent `wire`, published to `topic` (true), or buffers it while disconnected
+  /// (false).
+  @discardableResult
+  func sendEvent(_ wire: Io_Cloudevents_V1_CloudEvent, to topic: TopicId) throws -> Bool {
     let host = configuration.host
     let frame = Agents_Message.with { $0.cloudEvent = wire }
-    try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
+    return try link.withLock { link throws(AgentRuntimeError) in try link.publish(frame, topicType: topic.type, host: host) }
   }
 }

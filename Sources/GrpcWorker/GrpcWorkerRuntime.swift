@@ -198,7 +198,7 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
             linkEnded = true
             if !agents.isShutDown, let error {
               failure = error as? AgentRuntimeError
-                ?? AgentRuntimeError(code: .unavailable, message: "lost the host \(configuration.host)", cause: error)
+                ?? AgentRuntimeError(code: .unavailable, message: "lost \(configuration.hostsDescription)", cause: error)
               logger.error("worker stopping", metadata: ["error": "\(failure!)"])
             }
             stop(failure)
@@ -237,12 +237,12 @@ public final class GrpcWorkerRuntime: AgentRuntime, Service {
   /// Waits for a live, registered connection.
   func awaitConnection(within timeout: Duration) async throws -> HostClient {
     let ready = try link.withLock { link throws(AgentRuntimeError) in try link.connection() }
-    let host = configuration.host
+    let hosts = configuration.hostsDescription
     return try await withDeadline(
       timeout,
       timeoutError: {
         AgentRuntimeError(
-          code: .unavailable, message: "not connected to the host \(host) within \(timeout.secondsDescription)")
+          code: .unavailable, message: "not connected to \(hosts) within \(timeout.secondsDescription)")
       },
       cancelledError: { AgentRuntimeError(code: .cancelled, message: "waiting for the host connection was cancelled") },
       { try await ready.value() }

@@ -3,8 +3,10 @@ import AgentTestSupport
 import AgentWire
 import GrpcHost
 import GrpcWorker
+import InMemoryTracing
 import Synchronization
 import Testing
+import Tracing
 
 /// Reconnecting workers: a host that restarts loses nothing that was buffered, and nothing hangs.
 @Suite("Worker: reconnect", .timeLimit(.minutes(1)))
@@ -195,6 +197,89 @@ struct ReconnectTests {
     #expect(third >= .milliseconds(320) && third <= .milliseconds(480))
     let late = (0..<50).map { _ in policy.delay(afterFailures: 40, using: &generator) }
     #expect(late.allSatisfy { $0 >= .milliseconds(1600) && $0 <= .milliseconds(2400) })
+  }
+
+  @Test("failover: a worker given several hosts moves on when its host goes, registers there and delivers what it buffered, once")
+  func failover() async throws {
+    let (portA, portB, portC) = (try await freePort(), try await freePort(), try await freePort())
+    let (a, b) = (HostAddress(host: "127.0.0.1", port: portA), HostAddress(host: "127.0.0.1", port: portB))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      let hostA = try await startHost(port: portA, in: &group)
+      let hostB = try await startHost(port: portB, in: &group)
+      let listener = GrpcWorkerRuntime(configuration: configuration(b), serializers: testSerializers, logger: quietLogger)
+      group.addTask { try await listener.run() }
+      let heard = Recorder<String>()
+      try await listener.register(AgentType("listener"), subscriptions: [.type("tick")]) { id, _ in EchoAgent(id: id, log: heard) }
+      try await listener.register(AgentType("echo")) { id, _ in EchoAgent(id: id, log: Recorder()) }
+
+      var moving = configuration(a)
+      moving.fallbackHosts = [b]
+      let mover = GrpcWorkerRuntime(configuration: moving, serializers: testSerializers, logger: quietLogger)
+      let events = record(mover, in: &group)
+      group.addTask { try await mover.run() }
+      try await mover.register(AgentType("mover")) { id, _ in EchoAgent(id: id, log: Recorder()) }
+      _ = try await events.waitFor(count: 1)
+
+      // A goes: the mover fails over to B at once; what it publishes once it has noticed is
+      // buffered (or goes straight to B), and reaches B's listener once.
+      hostA.beginGracefulShutdown()
+      guard case .disconnected = try await events.waitFor(count: 2)[1] else { throw Unexpected("no disconnect") }
+      for index in 0..<20 { try await mover.publish(ChatMessage(text: "tick-\(index)"), to: TopicId(type: "tick", source: "s")) }
+      guard case .connected = try await events.waitFor(count: 3)[2] else { throw Unexpected("no failover") }
+      let received = try await heard.waitFor(count: 20)
+      #expect(received.count == 20 && Set(received).count == 20, "each publish once: \(received)")
+      // Registered on B: calls work both ways there.
+      let reply = try await mover.send(ChatMessage(text: "hi"), to: try AgentId(type: "echo", key: "k"), returning: ChatReply.self)
+      #expect(reply.text.hasPrefix("k heard hi"))
+      let back = try await listener.send(ChatMessage(text: "back"), to: try AgentId(type: "mover", key: "k"), returning: ChatReply.self)
+      #expect(back.text.hasPrefix("k heard back"))
+
+      // A worker whose first host is not there starts on the next one.
+      var starting = configuration(HostAddress(host: "127.0.0.1", port: portC))
+      starting.fallbackHosts = [b]
+      let late = GrpcWorkerRuntime(configuration: starting, serializers: testSerializers, logger: quietLogger)
+      group.addTask { try await late.run() }
+      let lateReply = try await late.send(ChatMessage(text: "late"), to: try AgentId(type: "echo", key: "k"), returning: ChatReply.self)
+      #expect(lateReply.text.hasPrefix("k heard late"))
+
+      for worker in [listener, mover, late] { worker.shutdown() }
+      hostB.beginGracefulShutdown()
+      try await group.waitForAll()
+    }
+  }
+
+  @Test("traced while disconnected: a call's span counts its waits for the connection, a publish's says it was buffered")
+  func tracedWhileDisconnected() async throws {
+    let tracer = InMemoryTracer()
+    let port = try await freePort()
+    try await withTracer(tracer) {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        let firstHost = try await startHost(port: port, in: &group)
+        let worker = GrpcWorkerRuntime(
+          configuration: configuration(HostAddress(host: "127.0.0.1", port: port)), serializers: testSerializers, logger: quietLogger)
+        let events = record(worker, in: &group)
+        group.addTask { try await worker.run() }
+        let log = Recorder<String>()
+        try await worker.register(AgentType("echo"), subscriptions: [.type("tick")]) { id, _ in EchoAgent(id: id, log: log) }
+        _ = try await events.waitFor(count: 1)
+        firstHost.beginGracefulShutdown()
+        _ = try await events.waitFor(count: 2)
+        // No host now: the publish is buffered, the call waits for the connection.
+        try await worker.publish(ChatMessage(text: "early"), to: TopicId(type: "tick", source: "s"))
+        #expect(worker.bufferedPublishCount == 1)
+        async let reply = worker.send(ChatMessage(text: "hi"), to: try AgentId(type: "echo", key: "k"), returning: ChatReply.self)
+        let host = try await startHost(port: port, in: &group)
+        #expect(try await reply.text.hasPrefix("k heard hi"))
+        #expect(try await log.waitFor(count: 1) == ["echo/s got early on tick/s from nobody"])
+        worker.shutdown()
+        host.beginGracefulShutdown()
+        try await group.waitForAll()
+      }
+    }
+    let send = try #require(tracer.finishedSpans.first { $0.operationName == "send echo" })
+    #expect((send.attributes["agents.retries"]?.toSpanAttribute()).map { $0 != .int64(0) } == true)
+    let publish = try #require(tracer.finishedSpans.first { $0.operationName == "publish tick" })
+    #expect(publish.events.map(\.name) == ["buffered until the worker reconnects"])
   }
 
   /// The error `operation` throws (nil when it does not).

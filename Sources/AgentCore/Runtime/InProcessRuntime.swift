@@ -219,7 +219,7 @@ public final class InProcessRuntime: AgentRuntime, Service {
     let recipients = subscriptionSet.withLock { $0.recipients(for: topic) }
     let original = message
     let message = try crossing(message)
-    try await tracing.publish(to: topic, message: original, messageId: messageId) {
+    try await tracing.publish(to: topic, message: original, messageId: messageId) { _ in
       deliver(message, to: recipients, topic: topic, sender: sender, messageId: messageId)
     }
   }

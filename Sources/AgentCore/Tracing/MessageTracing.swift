@@ -46,11 +46,12 @@ package struct MessageTracing: Sendable {
     }
   }
 
-  /// The span around a publish: `publish TOPIC`, a producer span.
+  /// The span around a publish: `publish TOPIC`, a producer span. `body` gets it, or nil when
+  /// tracing is off.
   package func publish<T>(
-    to topic: TopicId, message: any Sendable, messageId: String, _ body: () async throws -> T
+    to topic: TopicId, message: any Sendable, messageId: String, _ body: ((any Span)?) async throws -> T
   ) async throws -> T {
-    guard let tracer else { return try await body() }
+    guard let tracer else { return try await body(nil) }
     return try await Self.withSpan(tracer, "publish \(topic.type)", ofKind: .producer) { span in
       span.attributes["messaging.system"] = "agents"
       span.attributes["messaging.operation.type"] = "publish"
@@ -58,7 +59,7 @@ package struct MessageTracing: Sendable {
       span.attributes["messaging.message.id"] = messageId
       span.attributes["agents.topic"] = topic.description
       span.attributes["agents.message.type"] = Self.messageType(message)
-      return try await body()
+      return try await body(span)
     }
   }
 
