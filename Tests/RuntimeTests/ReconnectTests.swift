@@ -201,11 +201,14 @@ struct ReconnectTests {
 
   @Test("failover: a worker given several hosts moves on when its host goes, registers there and delivers what it buffered, once")
   func failover() async throws {
-    let (portA, portB, portC) = (try await freePort(), try await freePort(), try await freePort())
-    let (a, b) = (HostAddress(host: "127.0.0.1", port: portA), HostAddress(host: "127.0.0.1", port: portB))
     try await withThrowingTaskGroup(of: Void.self) { group in
+      // Each port found while the hosts before it listen: three distinct ports.
+      let portA = try await freePort()
       let hostA = try await startHost(port: portA, in: &group)
+      let portB = try await freePort()
       let hostB = try await startHost(port: portB, in: &group)
+      let portC = try await freePort()
+      let (a, b) = (HostAddress(host: "127.0.0.1", port: portA), HostAddress(host: "127.0.0.1", port: portB))
       let listener = GrpcWorkerRuntime(configuration: configuration(b), serializers: testSerializers, logger: quietLogger)
       group.addTask { try await listener.run() }
       let heard = Recorder<String>()

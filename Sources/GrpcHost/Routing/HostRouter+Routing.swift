@@ -53,7 +53,7 @@ extension HostRouter {
 
   private func routeRequest(_ request: RawRpcRequest, from link: WorkerLink) {
     var request = request
-    let span = tracing.isOn ? startRouteSpan(&request, target: request.target?.type ?? "?", from: link) : nil
+    let span = startRouteSpan(&request, target: request.target?.type ?? "?", from: link)
     func refuse(_ text: String, code: AgentRuntimeError.Code = .invalidArgument) {
       logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestId)", "error": "\(text)"])
       metrics.rpcsFailed.increment()
@@ -174,7 +174,7 @@ extension HostRouter {
       _ = denied(link.identity, .publish, topic.type, clientId: link.clientId)
       return
     }
-    let span = tracing.isOn ? startDeliverSpan(&event, topic: topic, from: link) : nil
+    let span = startDeliverSpan(&event, topic: topic, from: link)
     defer { span?.end() }
     let copies = state.withLock { state -> [(WorkerLink, [AgentType]?)] in
       let types = state.subscriptions.agentTypes(matching: topic)

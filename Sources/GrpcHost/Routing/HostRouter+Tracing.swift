@@ -17,7 +17,8 @@ import Tracing
 /// Payloads are never parsed: only the metadata map or the CloudEvent's string attributes, where
 /// the trace context travels.
 extension HostRouter {
-  /// Starts the span of an RPC to `target`, and points the request's trace context at it.
+  /// Starts the span of an RPC to `target`, and points the request's trace context at it; nil
+  /// (and nothing read) when the host does not trace.
   func startRouteSpan(_ request: inout RawRpcRequest, target: String, from link: WorkerLink) -> (any Span)? {
     guard let tracer = tracing.tracer else { return nil }
     let parent = tracing.extract(from: request.metadata())
