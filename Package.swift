@@ -70,6 +70,7 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],
@@ -169,6 +170,7 @@ let package = Package(
       name: "HostCluster",
       dependencies: [
         "AgentCore",
+        "GrpcHost",
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -178,7 +180,7 @@ let package = Package(
     .executableTarget(
       name: "RuntimeHost",
       dependencies: [
-        "GrpcHost", "AgentStateSQLite", "AgentStatePostgres", "AgentTelemetry",
+        "GrpcHost", "HostCluster", "AgentStateSQLite", "AgentStatePostgres", "AgentTelemetry",
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -309,7 +311,7 @@ let package = Package(
     .testTarget(
       name: "HostClusterTests",
       dependencies: [
-        "HostCluster", "AgentCore", "AgentTestSupport",
+        "HostCluster", "GrpcHost", "GrpcWorker", "AgentRuntimeTesting", "AgentCore", "AgentTestSupport",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

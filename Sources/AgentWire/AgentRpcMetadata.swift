@@ -8,4 +8,8 @@ package enum AgentRpcMetadata {
   /// `OpenChannel`'s response headers: the topic types the identity may publish to, as
   /// comma-separated name patterns (empty: none).
   package static let publishPatternsKey = "agents-publish"
+  /// `OpenChannel` from a host of a cluster to another: the opening node's name. Its requests and
+  /// events are routed as a peer node's (delivered on this node, passed on only to an instance's
+  /// recorded owner).
+  package static let nodeKey = "agents-node"
 }

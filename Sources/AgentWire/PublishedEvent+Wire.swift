@@ -47,6 +47,9 @@ package enum CloudEventAttribute {
   /// Our extension: comma-separated agent types a host addressed this copy of the event to.
   /// AutoGen's workers ignore it.
   package static let recipientTypes = "agrecipienttypes"
+  /// Our extension, between the nodes of a cluster: comma-separated agent types the receiving
+  /// node delivers this copy to. Workers ignore it.
+  package static let nodeTypes = "agnodetypes"
 }
 
 extension Io_Cloudevents_V1_CloudEvent {

@@ -117,6 +117,9 @@ public final class AgentHost: Service, Sendable {
     /// from 0 to 1; the tracer's own sampler still decides which spans are kept. Every routed RPC
     /// gets its `route TYPE` span. Default 1: every publish.
     public var tracePublishRatio: Double = 1
+    /// Makes this host one node of a cluster of hosts sharing a directory (`runtime-host
+    /// --cluster`); nil (the default) is a single host, routing in memory only.
+    public var cluster: Cluster?
 
     /// Creates a configuration.
     public init(
@@ -133,6 +136,30 @@ public final class AgentHost: Service, Sendable {
       self.maxMessageSize = maxMessageSize
       self.maxConcurrentStreamsPerConnection = maxConcurrentStreamsPerConnection
       self.flushCoalescing = flushCoalescing
+    }
+  }
+
+  /// One node of a cluster: host replicas that act as one bus, sharing a directory (see
+  /// ``NodeDirectory``) and linked to each other over gRPC.
+  ///
+  /// A worker may connect to any node. A call reaches the node holding its target instance, and
+  /// its response comes back the same way; a publish reaches every subscribed instance in the
+  /// cluster once (one copy per node with recipients). Each instance has one owner node, recorded
+  /// in the directory when it first gets a message, and stays there while that node is a member.
+  public struct Cluster: Sendable {
+    /// The shared directory, which the host's owner runs before the host.
+    public var directory: any NodeDirectory
+    /// The bearer token this node presents to the other nodes; it needs every permission there.
+    /// Nil: none (nodes without a token or credentials).
+    public var peerToken: String?
+    /// PEM CA certificates that sign the other nodes' certificates, when nodes serve TLS; the node
+    /// presents its own certificate (``AgentHost/TLS``) as its client certificate.
+    public var peerTrustRootsPath: String?
+
+    public init(directory: any NodeDirectory, peerToken: String? = nil, peerTrustRootsPath: String? = nil) {
+      self.directory = directory
+      self.peerToken = peerToken
+      self.peerTrustRootsPath = peerTrustRootsPath
     }
   }
 
@@ -207,6 +234,7 @@ public final class AgentHost: Service, Sendable {
       rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer),
       tracePublishRatio: min(1, max(0, configuration.tracePublishRatio)))
+    if let cluster = configuration.cluster { router.joinCluster(nodeName: cluster.directory.nodeName) }
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
     self.authenticator = Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
     self.openStreams = OpenStreams(authenticator: authenticator)
@@ -373,6 +401,12 @@ public final class AgentHost: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await self.router.runDeadlineSweeper() }
           group.addTask { await self.openStreams.runExpirySweeper() }
+          if let cluster = configuration.cluster {
+            let member = ClusterMember(
+              cluster: cluster, router: router, metrics: metrics, logger: logger,
+              maxMessageSize: configuration.maxMessageSize, tls: configuration.tls)
+            group.addTask { await member.run() }
+          }
           // The gateway's internal caller and the HTTP listener, like the gRPC server, run on the
           // event loop that woke them (SSE taps opt out: their writes must not take routing time).
           group.addTask { await withTaskExecutorPreference(EventLoopTaskExecutor(group: eventLoopGroup)) { await self.gateway.run() } }

@@ -2,7 +2,7 @@ import AgentCore
 import AgentWire
 import Foundation
 import GRPCCore
-package import GRPCNIOTransportHTTP2
+import GRPCNIOTransportHTTP2
 import Logging
 import SwiftProtobuf
 import Synchronization
@@ -258,14 +258,5 @@ private final class Attempt: Sendable {
 extension Result {
   fileprivate var failure: Failure? {
     if case .failure(let error) = self { error } else { nil }
-  }
-}
-
-extension HostAddress {
-  /// The transport's target for this address: an IP literal as is, anything else resolved by name.
-  package var resolvableTarget: any ResolvableTarget {
-    if isIPv6 { return .ipv6(address: host, port: port) }
-    if isIPv4 { return .ipv4(address: host, port: port) }
-    return .dns(host: host, port: port)
   }
 }

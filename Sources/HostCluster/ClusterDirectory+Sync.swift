@@ -1,6 +1,7 @@
 import AgentCore
 import Foundation
 import Logging
+import GrpcHost
 import PostgresNIO
 import Synchronization
 

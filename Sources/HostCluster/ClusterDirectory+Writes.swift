@@ -1,6 +1,7 @@
 public import AgentCore
 import Foundation
 import Logging
+import GrpcHost
 import PostgresNIO
 import Synchronization
 
@@ -110,6 +111,10 @@ extension ClusterDirectory {
       try await run("record that '\(node)' no longer serves '\(type)'") {
         _ = try await self.client.query(
           "DELETE FROM \(unescaped: self.schema.table("agents_node_types")) WHERE node = \(node) AND agent_type = \(type)",
+          logger: self.logger)
+        // Its instances of the type have nowhere to go on this node: placed afresh on demand.
+        _ = try await self.client.query(
+          "DELETE FROM \(unescaped: self.schema.table("agents_placements")) WHERE node = \(node) AND agent_type = \(type)",
           logger: self.logger)
       }
     }

@@ -1,6 +1,7 @@
 public import AgentCore
 import Foundation
 public import Logging
+public import GrpcHost
 import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -22,7 +23,7 @@ import Synchronization
 /// again as a new generation, writing its types and subscriptions again; its placements are gone
 /// and are decided again on demand. While the database cannot be reached the node keeps its
 /// cache, and claims fail with `unavailable`.
-public final class ClusterDirectory: Service, Sendable {
+public final class ClusterDirectory: Service, NodeDirectory, Sendable {
   /// Directory settings.
   public struct Configuration: Sendable {
     /// The database, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
@@ -137,6 +138,9 @@ public final class ClusterDirectory: Service, Sendable {
   }
 
   // MARK: Reading
+
+  /// This node's name.
+  public var nodeName: String { configuration.nodeName }
 
   /// What this node knows of the directory now.
   public var cache: DirectoryCache { state.withLock { $0.cache } }

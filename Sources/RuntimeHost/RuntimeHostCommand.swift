@@ -4,6 +4,7 @@ import AgentTelemetry
 public import ArgumentParser
 import Foundation
 import GrpcHost
+import HostCluster
 import Logging
 import Metrics
 import Prometheus
@@ -77,6 +78,27 @@ struct RuntimeHostCommand: AsyncParsableCommand {
   @Option(help: "Largest state one agent may save, in bytes; larger saves are refused.")
   var maxStateSize: Int = 1024 * 1024
 
+  @Option(help: "Join a cluster of hosts that act as one bus, sharing a directory in this PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or set RUNTIME_HOST_CLUSTER). Workers may connect to any node.")
+  var cluster: String?
+
+  @Option(help: "With --cluster: this node's name, unique in the cluster (default: the advertised address).")
+  var nodeName: String?
+
+  @Option(help: "With --cluster: where the other nodes reach this node's gRPC port, HOST:PORT (default: --address, which then may not use port 0).")
+  var advertiseAddress: String?
+
+  @Option(help: "With --cluster: the PostgreSQL schema holding the cluster's directory (one cluster per schema).")
+  var clusterSchema = "public"
+
+  @Option(help: "With --cluster: seconds a node stays a member without renewing its lease; a node silent for longer is removed and its agent instances are placed again elsewhere.")
+  var clusterLease: Double = 3
+
+  @Option(help: "With --cluster: the token this node presents to the other nodes (or set RUNTIME_HOST_CLUSTER_TOKEN; default: --auth-token). It needs every permission.")
+  var clusterToken: String?
+
+  @Option(help: "With --cluster and TLS: PEM CA certificates that sign the other nodes' certificates (this node presents --tls-cert to them).")
+  var clusterCa: String?
+
   @Flag(help: "Let the transport delay flushes to coalesce writes (more throughput for pipelined traffic, more latency per RPC).")
   var flushCoalescing = false
 
@@ -98,6 +120,13 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
     for path in [tlsCert, tlsKey, tlsClientCa].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
       throw ValidationError("cannot read '\(path)'")
+    }
+    guard clusterLease >= 0.5 else { throw ValidationError("--cluster-lease must be at least 0.5 seconds") }
+    if clusterSetting == nil, nodeName != nil || advertiseAddress != nil {
+      throw ValidationError("--node-name and --advertise-address go with --cluster")
+    }
+    if clusterSetting != nil, advertiseAddress == nil, (try? HostAddress(parsing: listenAddress))?.port == 0 {
+      throw ValidationError("--cluster with port 0 in --address needs --advertise-address: the other nodes must know the port")
     }
     do {
       _ = try HostAddress(parsing: listenAddress)
@@ -157,6 +186,26 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     let store = try await StateStoreChoice(stateStoreSetting).open()
     configuration.stateStore = store.store
+    var directoryServices: [any Service] = []
+    if let url = clusterSetting {
+      let advertised = try advertiseAddress.map(HostAddress.init(parsing:)) ?? HostAddress(parsing: listenAddress).loopbackAsIPv4
+      var settings = ClusterDirectory.Configuration(url: url, nodeName: nodeName ?? advertised.description, address: advertised.description)
+      settings.schema = clusterSchema
+      settings.lease = .milliseconds(Int64(clusterLease * 1000))
+      settings.heartbeatInterval = .milliseconds(Int64(clusterLease * 1000 / 3))
+      let directory: ClusterDirectory
+      do {
+        directory = try ClusterDirectory(configuration: settings, logger: Logger(label: "agents.cluster"))
+      } catch {
+        throw ValidationError(error.message)
+      }
+      configuration.cluster = .init(
+        directory: directory,
+        peerToken: clusterToken ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_CLUSTER_TOKEN"] ?? configuration.authToken,
+        peerTrustRootsPath: clusterCa)
+      // The pool outlives the directory, which outlives the host (shutdown runs in reverse order).
+      directoryServices = [directory.pool, directory]
+    }
     let host = AgentHost(configuration: configuration, logger: Logger(label: "agents.host"))
     // Metrics recorded through swift-metrics in this process are served with the host's own.
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: host.metricsRegistry))
@@ -169,8 +218,9 @@ struct RuntimeHostCommand: AsyncParsableCommand {
     }
     let group = ServiceGroup(
       configuration: .init(
-        // Shut down in reverse order: the watcher and the host first, then its store, then telemetry.
-        services: telemetry + store.services + [host] + watchers,
+        // Shut down in reverse order: the watcher and the host first, then the cluster's directory
+        // (the node leaves), then the state store, then telemetry.
+        services: telemetry + store.services + directoryServices + [host] + watchers,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )
@@ -202,6 +252,11 @@ struct RuntimeHostCommand: AsyncParsableCommand {
 }
 
 extension RuntimeHostCommand {
+  /// `--cluster`, else `$RUNTIME_HOST_CLUSTER`.
+  var clusterSetting: String? {
+    cluster ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_CLUSTER"]
+  }
+
   /// `--state-store`, else `$RUNTIME_HOST_STATE_STORE`, else memory.
   var stateStoreSetting: String {
     stateStore ?? ProcessInfo.processInfo.environment["RUNTIME_HOST_STATE_STORE"] ?? "memory"

@@ -1,6 +1,7 @@
 import AgentCore
 import AgentTestSupport
 import Foundation
+import GrpcHost
 import HostCluster
 import Logging
 import PostgresNIO

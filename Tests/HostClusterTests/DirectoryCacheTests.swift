@@ -1,4 +1,5 @@
 import AgentCore
+import GrpcHost
 import HostCluster
 import Testing
 

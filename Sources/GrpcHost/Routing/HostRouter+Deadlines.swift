@@ -52,10 +52,12 @@ extension HostRouter {
 
   /// Refuses new work, answers every pending RPC with an error, and closes every stream.
   func shutdown() {
-    let (failed, channels, controls, spans) = state.withLock {
-      state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink], [any Span]) in
-      guard !state.isShuttingDown else { return ([], [], [], []) }
+    let (failed, channels, controls, spans, held) = state.withLock {
+      state -> ([(WorkerLink, ChannelFrame)], [WorkerLink], [ControlLink], [any Span], [HeldMessage]) in
+      guard !state.isShuttingDown else { return ([], [], [], [], []) }
       state.isShuttingDown = true
+      let held = state.awaitingPlacement.values.flatMap { $0 }
+      state.awaitingPlacement = [:]
       defer { tap.closeAll() }
       let calls = state.pending.removeAll()
       let failed = calls.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
@@ -63,8 +65,9 @@ extension HostRouter {
           ($0, .errorResponse(requestId: rpc.callerRequestId, "the host is shutting down; agent \(rpc.target) did not respond"))
         }
       }
-      return (failed, Array(state.channels.values), Array(state.controls.values), calls.compactMap(\.span))
+      return (failed, Array(state.channels.values), Array(state.controls.values), calls.compactMap(\.span), held)
     }
+    fail(held, AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
     for span in spans {
       Self.endRouteSpan(span, error: AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
     }
@@ -73,6 +76,7 @@ extension HostRouter {
     for channel in channels { channel.outbound.finish() }
     for control in controls { control.outbound.finish() }
     sweeperWakeup.finish()
+    claimRequest.finish()
   }
 
   func deliver(_ messages: [(WorkerLink, ChannelFrame)]) {

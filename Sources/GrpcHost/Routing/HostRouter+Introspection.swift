@@ -22,18 +22,20 @@ extension HostRouter {
     var pendingRPCs: Int
     var placements: [AgentId: String]
     var tapReaders: Int = 0
+    /// Other nodes of the cluster this node has a link to.
+    var linkedPeers: Int = 0
   }
 
   var snapshot: Snapshot {
     state.withLock { state in
       Snapshot(
-        connectedClients: Set(state.channels.keys).subtracting([Gateway.clientId]),
+        connectedClients: Set(state.channels.values.filter { $0.peerNode == nil }.map(\.clientId)).subtracting([Gateway.clientId]),
         controlClients: Set(state.controls.keys),
         registeredTypes: state.placement.workersByType,
         subscriptions: state.subscriptions.count,
         pendingRPCs: state.pending.count,
         placements: state.placement.placements,
-        tapReaders: tap.openReaders)
+        tapReaders: tap.openReaders, linkedPeers: state.peers.count)
     }
   }
 }
@@ -84,7 +86,7 @@ extension HostRouter {
   /// The connected workers (the gateway's internal caller aside), by client id.
   var workers: [WorkerSummary] {
     state.withLock { state in
-      state.channels.values.filter { $0.clientId != Gateway.clientId }.sorted { $0.clientId < $1.clientId }.map { link in
+      state.channels.values.filter { $0.clientId != Gateway.clientId && $0.peerNode == nil }.sorted { $0.clientId < $1.clientId }.map { link in
         WorkerSummary(
           clientId: link.clientId, address: link.address, identity: link.identity.name, connectedAt: link.connectedAt,
           types: state.placement.types(servedBy: link.clientId).map(\.name).sorted(), instances: state.placement.instances(placedOn: link.clientId),

@@ -73,14 +73,26 @@ extension HostRouter {
       let denial = denied(link.identity, .call, target.type.name, clientId: link.clientId)
       return refuse(denial.message, code: denial.code)
     }
+    dispatch(request, target: target, from: link, span: span)
+  }
+
+  /// Sends a checked request to its callee: a worker, or in a cluster the node holding its
+  /// target, or holds it while the target's instance is claimed.
+  func dispatch(_ request: RawRpcRequest, target: AgentId, from link: WorkerLink, span: (any Span)?) {
     let timeout = rpcTimeout
-    let outcome = state.withLock { state -> Result<(WorkerLink, String, Bool), AgentRuntimeError> in
+    let outcome = state.withLock { state -> Result<(WorkerLink, String, Bool)?, AgentRuntimeError> in
       guard !state.isShuttingDown else {
         return .failure(AgentRuntimeError(code: .unavailable, message: "the host is shutting down"))
       }
-      guard let callee = state.place(target) else {
-        return .failure(AgentRuntimeError(
-          code: .unknownAgentType, message: "no worker serves agent type '\(target.type)'"))
+      let callee: WorkerLink
+      switch state.resolve(target, fromPeer: link.peerNode != nil) {
+      case .worker(let worker):
+        callee = worker
+      case .claim:
+        if state.hold(.request(request, target: target, caller: link, span: span), for: target) { claimRequest.yield(target) }
+        return .success(nil)
+      case .failure(let error):
+        return .failure(error)
       }
       let now = ContinuousClock.now
       let (hostId, wakeSweeper) = state.pending.add(PendingCalls.Call(
@@ -90,8 +102,13 @@ extension HostRouter {
     }
     switch outcome {
     case .failure(let error):
-      refuse(error.message, code: error.code)
-    case .success(let (callee, hostId, wakeSweeper)):
+      logger.info("rpc refused", metadata: ["client-id": "\(link.clientId)", "request-id": "\(request.requestId)", "error": "\(error.message)"])
+      metrics.rpcsFailed.increment()
+      link.outbound.append(.errorResponse(requestId: request.requestId, error.message, code: error.code))
+      Self.endRouteSpan(span, error: error)
+    case .success(nil):
+      break  // held until its instance is claimed
+    case .success(let (callee, hostId, wakeSweeper)?):
       metrics.requestsRouted.increment()
       if wakeSweeper { sweeperWakeup.yield() }
       if let span {
@@ -176,38 +193,31 @@ extension HostRouter {
     }
     let span = startDeliverSpan(&event, topic: topic, from: link)
     defer { span?.end() }
-    let copies = state.withLock { state -> [(WorkerLink, [AgentType]?)] in
+    let copies = state.withLock { state -> [EventCopy] in
+      if state.cluster != nil { return clusterCopies(&state, of: event, topic: topic, from: link) }
       let types = state.subscriptions.agentTypes(matching: topic)
       guard !types.isEmpty else { return [] }
-      var byWorker: [(WorkerLink, [AgentType])] = []
-      for type in types {
-        guard let worker = state.place(AgentId(type: type, key: topic.source)),
-          worker.identity.mayReceive(topic.type)  // a worker receives only what it may watch
-        else { continue }
-        if let index = byWorker.firstIndex(where: { $0.0 === worker }) {
-          byWorker[index].1.append(type)
-        } else {
-          byWorker.append((worker, [type]))
-        }
-      }
-      return byWorker.map { worker, placedTypes in
-        // The worker delivers to all its matching types unless told which: tell it only when some
-        // matching type it serves has this instance placed on another worker.
-        let served = state.placement.types(servedBy: worker.clientId)
-        let needsHint = types.contains { served.contains($0) && !placedTypes.contains($0) }
-        return (worker, needsHint ? placedTypes : nil)
-      }
+      return state.localCopies(to: types, source: topic.source, topic: topic, matching: types)
     }
     metrics.eventsRouted.increment()
     metrics.eventDeliveries.increment(by: Int64(copies.count))
     span?.attributes["agents.deliveries"] = copies.count
-    tap.offer(event)
-    for (worker, hint) in copies {
-      var copy = event
-      if let hint {
-        copy.appendStringAttribute(CloudEventAttribute.recipientTypes, hint.map(\.name).joined(separator: ","))
+    if link.peerNode == nil { tap.offer(event) }  // a peer's event was offered on its node
+    send(copies, of: event)
+  }
+
+  /// Sends each copy of `event`, with the recipient types it names.
+  func send(_ copies: [EventCopy], of event: RawCloudEvent) {
+    for copy in copies {
+      var sent = event
+      switch copy.recipients {
+      case .all: break
+      case .workerTypes(let types):
+        sent.appendStringAttribute(CloudEventAttribute.recipientTypes, types.map(\.name).joined(separator: ","))
+      case .nodeTypes(let types):
+        sent.appendStringAttribute(CloudEventAttribute.nodeTypes, types.map(\.name).joined(separator: ","))
       }
-      worker.outbound.append(.event(copy))
+      copy.link.outbound.append(.event(sent))
     }
   }
 
@@ -298,6 +308,48 @@ extension HostRouter {
       if let reply = Agents_ControlMessage.errorReply(to: message, from: link.clientId, error.message) {
         _ = link.outbound.yield(reply)
       }
+    }
+  }
+}
+
+/// One copy of a published event: to a worker, or to another node of the cluster.
+struct EventCopy {
+  enum Recipients {
+    /// The worker delivers to all the subscribed types it serves.
+    case all
+    /// The worker delivers to these only (some types it serves have this instance elsewhere).
+    case workerTypes([AgentType])
+    /// The node delivers to these, on its workers.
+    case nodeTypes([AgentType])
+  }
+
+  var link: WorkerLink
+  var recipients: Recipients
+}
+
+extension HostRouter.State {
+  /// The copies of an event on `topic` for this host's workers holding the instances
+  /// (`type`, `source`) of `types` (placing them when they have no place yet); `matching` is
+  /// every type subscribed here to the topic, against which each worker's copy says which of its
+  /// types it is for.
+  mutating func localCopies(to types: [AgentType], source: String, topic: TopicId, matching: [AgentType]) -> [EventCopy] {
+    var byWorker: [(WorkerLink, [AgentType])] = []
+    for type in types {
+      guard let worker = place(AgentId(type: type, key: source)),
+        worker.identity.mayReceive(topic.type)  // a worker receives only what it may watch
+      else { continue }
+      if let index = byWorker.firstIndex(where: { $0.0 === worker }) {
+        byWorker[index].1.append(type)
+      } else {
+        byWorker.append((worker, [type]))
+      }
+    }
+    return byWorker.map { worker, placedTypes in
+      // The worker delivers to all its matching types unless told which: tell it only when some
+      // matching type it serves has this instance placed on another worker (or node).
+      let served = placement.types(servedBy: worker.clientId)
+      let needsHint = matching.contains { served.contains($0) && !placedTypes.contains($0) }
+      return EventCopy(link: worker, recipients: needsHint ? .workerTypes(placedTypes) : .all)
     }
   }
 }

@@ -19,12 +19,19 @@ final class WorkerLink: Sendable {
   /// The peer's address, as the transport describes it (`ipv4:127.0.0.1:51234`).
   let address: String
   let connectedAt = Date()
+  /// Set when the other end is a node of the cluster (its channel to this node, or this node's
+  /// link to it), not a worker.
+  let peerNode: String?
   /// Frames read from the worker, and written to it (for the console).
   let framesIn = Atomic<Int>(0)
   let framesOut = Atomic<Int>(0)
 
-  init(clientId: String, identity: Identity = .anonymous, address: String = "", outbound: BatchQueue<ChannelFrame> = BatchQueue()) {
+  init(
+    clientId: String, identity: Identity = .anonymous, address: String = "", peerNode: String? = nil,
+    outbound: BatchQueue<ChannelFrame> = BatchQueue()
+  ) {
     self.clientId = clientId
+    self.peerNode = peerNode
     self.identity = identity
     self.address = address
     self.outbound = outbound
@@ -61,6 +68,11 @@ final class HostRouter: Sendable {
     /// Recent calls per target agent type, for the console.
     var callStats: [AgentType: CallStats] = [:]
     var isShuttingDown = false
+    /// In a cluster: where instances live across nodes, the links to the other nodes, and the
+    /// messages waiting for their instance's claim (see `HostRouter+Cluster`). Nil for a single host.
+    var cluster: ClusterRoutes?
+    var peers: [String: WorkerLink] = [:]
+    var awaitingPlacement: [AgentId: [HeldMessage]] = [:]
 
     /// The connected worker that holds `id` (placing it when it has no place yet); nil when no
     /// connected worker serves its type.
@@ -83,6 +95,10 @@ final class HostRouter: Sendable {
   /// Wakes the deadline sweeper when the first pending RPC arrives.
   let sweeperWakeups: AsyncStream<Void>
   let sweeperWakeup: AsyncStream<Void>.Continuation
+  /// In a cluster: instances to claim in the directory before their held messages go on (read by
+  /// `ClusterMember`).
+  let claimRequests: AsyncStream<AgentId>
+  let claimRequest: AsyncStream<AgentId>.Continuation
 
   /// Told of every change to connections, registrations and subscriptions (not per message):
   /// what `AgentHost.statusUpdates()` and tests wait on.
@@ -100,12 +116,15 @@ final class HostRouter: Sendable {
     self.tap = tap
     defer { tap.observeReaders { [weak self] in self?.notifyWatchers() } }
     (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    (claimRequests, claimRequest) = AsyncStream.makeStream()
   }
 
   // MARK: Connections
 
   /// Opens a worker channel.
-  func connect(clientId: String, identity: Identity = .anonymous, address: String = "") throws(RPCError) -> WorkerLink {
+  func connect(
+    clientId: String, identity: Identity = .anonymous, address: String = "", peerNode: String? = nil
+  ) throws(RPCError) -> WorkerLink {
     let link = try state.withLock { state throws(RPCError) -> WorkerLink in
       guard !state.isShuttingDown else {
         throw RPCError(code: .unavailable, message: "the host is shutting down")
@@ -115,11 +134,13 @@ final class HostRouter: Sendable {
           code: .alreadyExists,
           message: "client-id '\(clientId)' already has an open channel; use a new client-id per connection")
       }
-      let link = WorkerLink(clientId: clientId, identity: identity, address: address)
+      let link = WorkerLink(clientId: clientId, identity: identity, address: address, peerNode: peerNode)
       state.channels[clientId] = link
       return link
     }
-    logger.info("worker connected", metadata: ["client-id": "\(clientId)", "identity": "\(identity)"])
+    logger.info(
+      peerNode == nil ? "worker connected" : "peer node connected",
+      metadata: ["client-id": "\(clientId)", "identity": "\(identity)", "node": "\(peerNode ?? "-")"])
     notifyWatchers()
     return link
   }
@@ -142,6 +163,7 @@ final class HostRouter: Sendable {
       state -> ([(WorkerLink, ChannelFrame)], [AgentType], Int, (owed: [PendingCalls.Call], abandoned: [PendingCalls.Call])) in
       guard state.channels[clientId] === link else { return ([], [], 0, ([], [])) }
       state.channels[clientId] = nil
+      if let node = link.peerNode, state.peers[node] === link { state.peers[node] = nil }
       let types = state.placement.remove(worker: clientId)
       let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
       let calls = state.pending.removeAll(involving: clientId)
@@ -150,7 +172,8 @@ final class HostRouter: Sendable {
         return state.channels[rpc.caller].map {
           ($0, .errorResponse(
             requestId: rpc.callerRequestId,
-            "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding"))
+            link.peerNode.map { "lost the link to node '\($0)', which holds agent \(rpc.target), before it responded" }
+              ?? "worker '\(clientId)' hosting agent \(rpc.target) disconnected before responding"))
         }
       }
       return (failed, Array(types), subscriptions.count, calls)
@@ -251,6 +274,9 @@ final class HostRouter: Sendable {
     }
     do {
       try state.withLock { state throws(AgentRuntimeError) in
+        if let node = state.cluster?.remoteOwner(ofSubscription: subscription.id) {
+          throw AgentRuntimeError(code: .alreadyExists, message: "subscription id '\(subscription.id)' already exists (on node '\(node)')")
+        }
         try state.subscriptions.add(subscription, owner: clientId)
       }
       logger.debug("subscription added", metadata: ["client-id": "\(clientId)", "subscription": "\(subscription)"])

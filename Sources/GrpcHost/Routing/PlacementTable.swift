@@ -29,6 +29,11 @@ struct PlacementTable {
     return true
   }
 
+  /// Whether any worker serves `type`.
+  func serves(_ type: AgentType) -> Bool {
+    workersByType[type] != nil
+  }
+
   /// The types `worker` serves.
   func types(servedBy worker: String) -> Set<AgentType> {
     byWorker[worker]?.types ?? []

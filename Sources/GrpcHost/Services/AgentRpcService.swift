@@ -87,7 +87,9 @@ struct AgentRpcService: RegistrableRPCService {
     return StreamingServerResponse(metadata: Self.permissionHeaders(caller.identity, isOpen: authenticator.isOpen)) { writer in
       // Connect here, not before: grpc-swift skips this closure for a stream that is already gone
       // (e.g. reset for an over-limit frame), and the link must not outlive its stream.
-      let link = try router.connect(clientId: clientId, identity: caller.identity, address: context.remotePeer)
+      let link = try router.connect(
+        clientId: clientId, identity: caller.identity, address: context.remotePeer,
+        peerNode: request.metadata[stringValues: AgentRpcMetadata.nodeKey].first(where: { _ in true }))
       defer { router.disconnect(link) }
       // A reload that revokes the credentials (or the token's expiry) ends the channel.
       let (ended, end) = AsyncStream.makeStream(of: AgentRuntimeError.self)

@@ -17,6 +17,15 @@ final class HostMetrics: Sendable {
   /// Chunks of streamed calls forwarded to their callers.
   let chunksRouted: Counter
   let rpcLatency: DurationHistogram
+  /// Published copies never delivered: held for a placement the directory could not make.
+  let eventsUndelivered: Counter
+  /// Frames this node sent to, and received from, the other nodes of its cluster over its links.
+  let clusterFramesSent: Counter
+  let clusterFramesReceived: Counter
+  /// Claims of instances in the cluster's directory: duration, and count by outcome.
+  let claimLatency: DurationHistogram
+  let claimsPlaced: Counter
+  let claimsFailed: Counter
   /// The state store's calls for workers, by operation: latency, and count by outcome.
   private let stateLatency: [StateOperation: DurationHistogram]
   private let stateCalls: [StateOperation: [StateOutcome: Counter]]
@@ -34,6 +43,7 @@ final class HostMetrics: Sendable {
   private let subscriptions: Gauge
   private let rpcsPending: Gauge
   private let tapReaders: Gauge
+  private let linkedPeers: Gauge
 
   init(registry: PrometheusCollectorRegistry) {
     self.registry = registry
@@ -68,6 +78,27 @@ final class HostMetrics: Sendable {
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
       ])
+    eventsUndelivered = registry.makeCounter(
+      descriptor: name(
+        "events_undelivered", unit: "total", "Copies of published events dropped because their instance could not be placed (cluster)."))
+    clusterFramesSent = registry.makeCounter(
+      descriptor: name("cluster_frames", unit: "total", "Frames over this node's links to the other nodes, by direction."),
+      labels: [("direction", "sent")])
+    clusterFramesReceived = registry.makeCounter(
+      descriptor: name("cluster_frames", unit: "total", "Frames over this node's links to the other nodes, by direction."),
+      labels: [("direction", "received")])
+    claimLatency = registry.makeDurationHistogram(
+      descriptor: name("cluster_claim_duration", unit: "seconds", "Time the directory took to place a new agent instance (cluster)."),
+      buckets: [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+      ])
+    claimsPlaced = registry.makeCounter(
+      descriptor: name("cluster_claims", unit: "total", "Placements asked of the directory, by outcome: placed, failed."),
+      labels: [("outcome", "placed")])
+    claimsFailed = registry.makeCounter(
+      descriptor: name("cluster_claims", unit: "total", "Placements asked of the directory, by outcome: placed, failed."),
+      labels: [("outcome", "failed")])
     var stateLatency: [StateOperation: DurationHistogram] = [:]
     var stateCalls: [StateOperation: [StateOutcome: Counter]] = [:]
     for operation in StateOperation.allCases {
@@ -100,6 +131,7 @@ final class HostMetrics: Sendable {
     subscriptions = registry.makeGauge(descriptor: name("subscriptions", "Subscriptions held by the host."))
     rpcsPending = registry.makeGauge(descriptor: name("rpcs_pending", "RPCs forwarded and not yet answered."))
     tapReaders = registry.makeGauge(descriptor: name("gateway_tap_readers", "Open SSE and Subscribe streams on published events."))
+    linkedPeers = registry.makeGauge(descriptor: name("cluster_linked_peers", "Other nodes of the cluster this node has a link to."))
   }
 
   /// Counts one request refused by the caller's permissions.
@@ -120,6 +152,7 @@ final class HostMetrics: Sendable {
     subscriptions.set(Double(snapshot.subscriptions))
     rpcsPending.set(Double(snapshot.pendingRPCs))
     tapReaders.set(Double(snapshot.tapReaders))
+    linkedPeers.set(Double(snapshot.linkedPeers))
     return registry.emitToBuffer()
   }
 }

@@ -1,0 +1,111 @@
+import AgentCore
+import AgentWire
+import Foundation
+import Logging
+import Prometheus
+import Synchronization
+
+/// What makes a host one node of a cluster, running beside its gRPC server (`AgentHost.serve`):
+/// - it gives the router each new directory cache (placements, other nodes' types and
+///   subscriptions);
+/// - it keeps a link to every other node the directory lists (`ClusterMember+Links`), through
+///   which the router reaches the instances those nodes hold;
+/// - it writes to the directory what this node's workers serve and subscribe to, as they change;
+/// - it claims, in the directory, the instances the router holds messages for.
+///
+/// It ends when the host stops (cancellation); the directory itself is run by its owner.
+struct ClusterMember: Sendable {
+  let cluster: AgentHost.Cluster
+  let router: HostRouter
+  let metrics: HostMetrics
+  let logger: Logger
+  /// Frames over this size are refused by the links' transport (as by the host's).
+  let maxMessageSize: Int
+  /// The TLS settings of this node's listener: links present its certificate to peers.
+  let tls: AgentHost.TLS?
+
+  var directory: any NodeDirectory { cluster.directory }
+
+  func run() async {
+    await withDiscardingTaskGroup { group in
+      group.addTask { await self.writeLocalState() }
+      group.addTask { await self.claimInstances() }
+      // The links: one task per other node and generation; each ends when its node leaves.
+      var linked: [String: Int64] = [:]
+      for await _ in directory.changes() {
+        let cache = directory.cache
+        router.updateCluster(cache)
+        linked = linked.filter { cache.nodes[$0.key]?.generation == $0.value }
+        for node in cache.nodes.values where node.name != directory.nodeName && linked[node.name] != node.generation {
+          linked[node.name] = node.generation
+          group.addTask { await self.maintainLink(to: node) }
+        }
+      }
+    }
+  }
+
+  /// Writes this node's served types and subscriptions to the directory whenever they change
+  /// here (retrying each second while the directory cannot take them).
+  private func writeLocalState() async {
+    var writtenTypes: Set<String> = []
+    var writtenSubscriptions: [String: Subscription] = [:]
+    for await _ in router.changes.subscribe(startingWith: ()) {
+      while !Task.isCancelled {
+        let (types, subscriptions) = router.localDirectoryState
+        do {
+          if types != writtenTypes {
+            try await directory.setServedTypes(types)
+            writtenTypes = types
+          }
+          for (id, subscription) in subscriptions where writtenSubscriptions[id] == nil {
+            let (kind, topic) = ClusterSubscription.fields(of: subscription)
+            try await directory.subscribe(id: id, kind: kind, topic: topic, agentType: subscription.agentType.name)
+            writtenSubscriptions[id] = subscription
+          }
+          for id in writtenSubscriptions.keys where subscriptions[id] == nil {
+            try await directory.unsubscribe(id: id)
+            writtenSubscriptions[id] = nil
+          }
+          break
+        } catch {
+          logger.warning("cannot write this node's types and subscriptions to the directory", metadata: ["error": "\(error)"])
+          guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+        }
+      }
+    }
+  }
+
+  /// Claims each instance the router asks for, concurrently, and gives it the answer.
+  private func claimInstances() async {
+    await withDiscardingTaskGroup { group in
+      for await id in router.claimRequests {
+        group.addTask {
+          let started = ContinuousClock.now
+          do {
+            let owner = try await directory.claim(id)
+            metrics.claimLatency.record(.now - started)
+            metrics.claimsPlaced.increment()
+            router.claimed(id, .success(owner))
+          } catch {
+            metrics.claimsFailed.increment()
+            router.claimed(id, .failure(
+              error as? AgentRuntimeError
+                ?? AgentRuntimeError(code: .unavailable, message: "the cluster's directory could not place \(id): \(error)", cause: error)))
+          }
+        }
+      }
+    }
+  }
+}
+
+extension HostRouter {
+  /// What this node's workers serve and subscribe to, as the directory records it.
+  var localDirectoryState: (types: Set<String>, subscriptions: [String: Subscription]) {
+    state.withLock { state in
+      (
+        Set(state.placement.workersByType.keys.map(\.name)),
+        Dictionary(uniqueKeysWithValues: state.subscriptions.all.map { ($0.id, $0) })
+      )
+    }
+  }
+}

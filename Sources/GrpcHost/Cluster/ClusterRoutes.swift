@@ -1,0 +1,123 @@
+import AgentCore
+
+/// Where a message for an agent instance goes across the cluster, as this node decides it: a pure
+/// value over the directory's cache, tested without a transport or a database.
+///
+/// An instance placed in the directory goes to its owner. An unplaced one goes to the node that
+/// rendezvous hashing picks among the nodes serving its type (so that instances spread across
+/// nodes, and every node picks the same one from the same cache), and that node claims it in the
+/// directory before delivering; the claim, decided by the database, is what makes it sticky.
+/// A message that came from a peer node is never passed on by hashing, only to an owner the
+/// directory recorded: two nodes whose caches disagree cannot send a message back and forth.
+struct ClusterRoutes {
+  enum Destination: Equatable {
+    /// This node holds the instance: one of its workers.
+    case local
+    /// Another node holds it, or should claim it.
+    case node(String)
+    /// Nobody holds it: this node claims it in the directory first.
+    case claim
+    /// No node serves the type.
+    case nowhere
+  }
+
+  let nodeName: String
+  private(set) var cache = DirectoryCache()
+  /// Subscriptions made on other nodes (by node name).
+  private(set) var remoteSubscriptions = SubscriptionIndex()
+  /// This node's claims whose notification has not come back yet.
+  private var claimed: [AgentId: String] = [:]
+
+  init(nodeName: String) {
+    self.nodeName = nodeName
+  }
+
+  /// Takes the directory's latest cache.
+  mutating func update(_ cache: DirectoryCache) {
+    if cache.subscriptions != self.cache.subscriptions {
+      var index = SubscriptionIndex()
+      for subscription in cache.subscriptions.values where subscription.node != nodeName {
+        guard let parsed = subscription.subscription else { continue }
+        try? index.add(parsed, owner: subscription.node)
+      }
+      remoteSubscriptions = index
+    }
+    self.cache = cache
+    claimed = claimed.filter { id, owner in
+      cache.placements[DirectoryCache.PlacementKey(agentType: id.type.name, key: id.key)] == nil && cache.nodes[owner] != nil
+    }
+  }
+
+  /// Records the directory's answer to a claim, before its notification arrives.
+  mutating func record(_ id: AgentId, owner: String) {
+    claimed[id] = owner
+  }
+
+  /// Where a message for `id` goes; `servedHere` says whether a worker of this node serves its
+  /// type, `fromPeer` whether the message came from another node.
+  func destination(of id: AgentId, servedHere: Bool, fromPeer: Bool) -> Destination {
+    if let owner = claimed[id] ?? cache.owner(of: id) {
+      return owner == nodeName ? .local : .node(owner)
+    }
+    if fromPeer { return servedHere ? .claim : .nowhere }
+    var candidates = cache.nodes(serving: id.type.name).filter { $0 != nodeName }
+    if servedHere { candidates.append(nodeName) }
+    guard let chosen = Self.rendezvous(candidates, id) else { return .nowhere }
+    return chosen == nodeName ? .claim : .node(chosen)
+  }
+
+  /// The agent types subscribed on other nodes to `topic`.
+  func remoteTypes(matching topic: TopicId) -> [AgentType] {
+    remoteSubscriptions.agentTypes(matching: topic)
+  }
+
+  /// The node other than this one that made subscription `id`, if any.
+  func remoteOwner(ofSubscription id: String) -> String? {
+    cache.subscriptions[id].flatMap { $0.node == nodeName ? nil : $0.node }
+  }
+
+  /// The node with the highest score for `id` (highest random weight): removing a node moves
+  /// only the instances it would have held.
+  static func rendezvous(_ nodes: [String], _ id: AgentId) -> String? {
+    nodes.max { score($0, id) < score($1, id) || (score($0, id) == score($1, id) && $0 > $1) }
+  }
+
+  /// FNV-1a over the node, type and key: stable across processes (Swift's `Hasher` is seeded per
+  /// process), which every node must agree on.
+  static func score(_ node: String, _ id: AgentId) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for part in [node, id.type.name, id.key] {
+      for byte in part.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x100_0000_01b3
+      }
+      hash ^= 0xff
+      hash = hash &* 0x100_0000_01b3
+    }
+    // A final mix, so that names differing in one letter do not score alike.
+    hash ^= hash >> 33
+    hash = hash &* 0xff51_afd7_ed55_8ccd
+    hash ^= hash >> 33
+    return hash
+  }
+}
+
+extension ClusterSubscription {
+  /// As a subscription the router can match; nil for a kind or name it does not know.
+  var subscription: Subscription? {
+    guard let type = try? AgentType(agentType) else { return nil }
+    switch kind {
+    case "type": return try? Subscription(id: id, filter: .type(topic), agentType: type)
+    case "prefix": return try? Subscription(id: id, filter: .typePrefix(topic), agentType: type)
+    default: return nil
+    }
+  }
+
+  /// The kind and topic the directory records for `subscription`.
+  static func fields(of subscription: Subscription) -> (kind: String, topic: String) {
+    switch subscription.filter {
+    case .type(let type): ("type", type)
+    case .typePrefix(let prefix): ("prefix", prefix)
+    }
+  }
+}
