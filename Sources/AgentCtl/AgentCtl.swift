@@ -142,7 +142,7 @@ func envelope(_ object: [String: Any]) -> String {
 
 struct Agents: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List the agent types served, with their workers and subscriptions.",
+    abstract: "List the agent types served, with their workers and subscriptions (and, in a cluster, the nodes serving each).",
     discussion: "Example: agentctl agents --server localhost:50051")
 
   @OptionGroup var options: ServerOptions
@@ -159,7 +159,8 @@ struct Agents: AsyncParsableCommand {
         case nil: return "?"
         }
       }
-      printLine("\(type.type)\tworkers=\(type.workers)\tsubscriptions=\(subscriptions.joined(separator: ","))")
+      let nodes = type.nodes.isEmpty ? "" : "\tnodes=\(type.nodes.joined(separator: ","))"
+      printLine("\(type.type)\tworkers=\(type.workers)\tsubscriptions=\(subscriptions.joined(separator: ","))\(nodes)")
     }
   }
 }

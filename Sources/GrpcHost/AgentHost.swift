@@ -155,6 +155,9 @@ public final class AgentHost: Service, Sendable {
     /// PEM CA certificates that sign the other nodes' certificates, when nodes serve TLS; the node
     /// presents its own certificate (``AgentHost/TLS``) as its client certificate.
     public var peerTrustRootsPath: String?
+    /// How long the node waits for the directory to place a new instance; the messages held for
+    /// it then fail (a call gets UNAVAILABLE, naming the directory's problem). Default 2 s.
+    public var claimTimeout: Duration = .seconds(2)
 
     public init(directory: any NodeDirectory, peerToken: String? = nil, peerTrustRootsPath: String? = nil) {
       self.directory = directory
@@ -234,7 +237,11 @@ public final class AgentHost: Service, Sendable {
       rpcTimeout: configuration.rpcTimeout, logger: logger, metrics: metrics,
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer),
       tracePublishRatio: min(1, max(0, configuration.tracePublishRatio)))
-    if let cluster = configuration.cluster { router.joinCluster(nodeName: cluster.directory.nodeName) }
+    if let cluster = configuration.cluster {
+      router.joinCluster(nodeName: cluster.directory.nodeName)
+      let directory = cluster.directory
+      health.report(.init(problem: { directory.problem }, changes: { directory.changes() }))
+    }
     self.gateway = Gateway(router: router, maxMessageSize: configuration.maxMessageSize, logger: logger)
     self.authenticator = Authenticator(sharedToken: configuration.authToken, credentials: configuration.credentials)
     self.openStreams = OpenStreams(authenticator: authenticator)
@@ -465,7 +472,8 @@ public final class AgentHost: Service, Sendable {
       gateway: gateway, authenticator: authenticator, openStreams: openStreams, keepAliveInterval: configuration.sseKeepAliveInterval,
       tapFlushInterval: configuration.tapFlushInterval, startedAt: Date(),
       isServing: { [weak self] in self?.lifecycle.withLock { $0.isServing } ?? false },
-      metrics: { [metrics, router] in metrics.render(router.snapshot) })
+      metrics: { [metrics, router] in metrics.render(router.snapshot) },
+      cluster: { [weak self] in self?.clusterStatus })
     // Each connection reports its client going away, so that a plain call ends at once.
     let http1 = HTTPServerBuilder.http1(
       configuration: .init(additionalChannelHandlers: [ConnectionCloseHandler(watch: http.connections)]))

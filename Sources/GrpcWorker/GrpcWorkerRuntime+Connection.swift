@@ -199,8 +199,14 @@ extension GrpcWorkerRuntime {
           _ = try? await withDeadline(
             readyTimeout, timeoutError: { AgentRuntimeError(code: .deadlineExceeded, message: "") },
             cancelledError: { AgentRuntimeError(code: .cancelled, message: "") }, { try await accepted.value() })
-          try Task.checkCancellation()
-          try await self.establish(connection, outbox: outbox)
+          do {
+            try Task.checkCancellation()
+            try await self.establish(connection, outbox: outbox)
+          } catch {
+            // The writer below waits on the outbox: end it, so that this error ends the attempt.
+            outbox.finish()
+            throw error
+          }
           attempt.established.store(true, ordering: .relaxed)
         }
         while let batch = await outbox.next() {

@@ -25,6 +25,7 @@ extension ClusterDirectory {
         guard (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil else { return }
         continue
       }
+      var healthySince = ContinuousClock.now
       state.withLock {
         $0.membership = .member(generation: generation)
         $0.lastRenewal = .now
@@ -38,14 +39,23 @@ extension ClusterDirectory {
         guard (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil else { return }
         do {
           guard try await renew(generation: generation) else {
-            logger.warning("fenced: the lease ran out; joining again", metadata: ["generation": "\(generation)"])
+            logger.warning("fenced: removed from the cluster after its lease ran out; joining again", metadata: ["generation": "\(generation)"])
             state.withLock { $0.membership = .joining }
-            note(problem: "fenced: the lease of generation \(generation) ran out")
+            note(problem: "fenced: generation \(generation) was removed from the cluster after its lease ran out")
             break
           }
-          state.withLock { $0.lastRenewal = .now }
+          let now = ContinuousClock.now
+          let previous = state.withLock { state in
+            defer { state.lastRenewal = now }
+            return state.lastRenewal
+          }
+          // Renewals with a gap longer than the lease (the database was away, or this node was
+          // paused): healthy again from now.
+          if previous.map({ now - $0 > configuration.lease }) ?? true { healthySince = now }
           note(problem: nil)
-          try await reapExpiredNodes()
+          // Only a node that has renewed without a gap for a whole lease removes the others: after
+          // the database comes back, every node has a lease's time to renew before any is removed.
+          if now - healthySince >= configuration.lease { try await reapExpiredNodes() }
         } catch {
           note(problem: "cannot renew the lease in \(location): \(Self.describe(error))")
         }
@@ -72,12 +82,14 @@ extension ClusterDirectory {
     }
   }
 
-  /// Renews the lease; false when this generation is no longer a member (fenced).
+  /// Renews the lease; false when this generation is no longer a member (fenced: another node
+  /// removed it once its lease was over). A lease that ran out while no node could remove it (the
+  /// database was away from every node) is renewed.
   func renew(generation: Int64) async throws -> Bool {
     let rows = try await client.query(
       """
       UPDATE \(unescaped: schema.table("agents_nodes")) SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-      WHERE name = \(configuration.nodeName) AND generation = \(generation) AND lease_expires_at > now() RETURNING generation
+      WHERE name = \(configuration.nodeName) AND generation = \(generation) RETURNING generation
       """, logger: logger)
     for try await _ in rows.decode(Int64.self) { return true }
     return false

@@ -17,7 +17,9 @@ extension ClusterDirectory {
     try await writeTypes(added: types.subtracting(previous), removed: previous.subtracting(types), generation: generation)
   }
 
-  /// Adds a subscription of this node's workers to the cluster's.
+  /// Adds a subscription of this node's workers to the cluster's. A subscription with the same id
+  /// recorded for another node passes to this one: its worker moved here (the host refuses an id
+  /// another live node's worker holds before it gets here).
   public func subscribe(id: String, kind: String, topic: String, agentType: String) async throws {
     let subscription = ClusterSubscription(id: id, node: configuration.nodeName, kind: kind, topic: topic, agentType: agentType)
     state.withLock { $0.subscriptions[id] = subscription }
@@ -128,7 +130,7 @@ extension ClusterDirectory {
         SELECT \(subscription.id), \(subscription.node), \(subscription.kind), \(subscription.topic), \(subscription.agentType)
         WHERE EXISTS (SELECT 1 FROM \(unescaped: self.schema.table("agents_nodes"))
                       WHERE name = \(subscription.node) AND generation = \(generation) AND lease_expires_at > now())
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, kind = EXCLUDED.kind, topic = EXCLUDED.topic, agent_type = EXCLUDED.agent_type
         """, logger: self.logger)
     }
   }

@@ -18,11 +18,13 @@ import Synchronization
 /// (LISTEN/NOTIFY) with a full read when it starts listening and every
 /// ``Configuration/resyncInterval``, and leaves (deleting its row) at graceful shutdown.
 ///
-/// A node whose lease ran out (it was paused, or cut off from the database for longer than the
-/// lease) is fenced: the database refuses its writes, its renewal finds no row, and it joins
-/// again as a new generation, writing its types and subscriptions again; its placements are gone
-/// and are decided again on demand. While the database cannot be reached the node keeps its
-/// cache, and claims fail with `unavailable`.
+/// A node whose lease ran out while the others could reach the database (it was paused, or cut
+/// off from the database) is removed by them and fenced: the database refuses its writes, its
+/// renewal finds no row, and it joins again as a new generation, writing its types and
+/// subscriptions again; its placements are gone and are decided again on demand. A node removes
+/// others only after renewing without a gap for a whole lease, so that when the database comes
+/// back after an outage every node renews in time and keeps what it held. While the database
+/// cannot be reached the node keeps its cache, and claims fail with `unavailable`.
 public final class ClusterDirectory: Service, NodeDirectory, Sendable {
   /// Directory settings.
   public struct Configuration: Sendable {

@@ -87,7 +87,7 @@ struct DirectorySchema {
       ON \(table("agents_node_types")) FOR EACH ROW EXECUTE FUNCTION \(table("agents_directory_notify"))()
       """,
       """
-      CREATE OR REPLACE TRIGGER agents_subscriptions_notify AFTER INSERT OR DELETE
+      CREATE OR REPLACE TRIGGER agents_subscriptions_notify AFTER INSERT OR DELETE OR UPDATE
       ON \(table("agents_subscriptions")) FOR EACH ROW EXECUTE FUNCTION \(table("agents_directory_notify"))()
       """,
       """

@@ -138,7 +138,7 @@ struct ClusterDirectoryTests {
     }
   }
 
-  @Test("a node whose lease runs out is fenced: its claims are refused, the others drop it and its placements, and it joins again as a new generation")
+  @Test("a node removed after its lease ran out is fenced: its claims are refused, the others drop it and its placements, and it joins again as a new generation")
   func fencing() async throws {
     let url = try TestPostgres.requireURL()
     let schema = Self.schema()
@@ -152,9 +152,9 @@ struct ClusterDirectoryTests {
       try await eventually(b, "b knows a holds it") { cache, _ in cache.owner(of: id) == "a" }
       let first = try #require(generation(a))
 
-      // As if a were paused past its lease: its row's lease ends now.
+      // As if a were paused past its lease, and b removed it.
       try await withRawClient(url) { client in
-        _ = try await client.query("UPDATE \(unescaped: schema).agents_nodes SET lease_expires_at = now() - interval '1 second' WHERE name = 'a'", logger: quietLogger)
+        _ = try await client.query("DELETE FROM \(unescaped: schema).agents_nodes WHERE name = 'a'", logger: quietLogger)
       }
       let refused = await #expect(throws: AgentRuntimeError.self) { _ = try await a.claim(try AgentId(type: "svc", key: "new")) }
       #expect(refused?.code == .unavailable)
@@ -165,6 +165,32 @@ struct ClusterDirectoryTests {
       try await eventually(b, "a's types written again") { cache, _ in cache.types["a"] == ["svc"] }
       // The instance can be placed again, on b this time.
       #expect(try await b.claim(id) == "b")
+    }
+  }
+
+  @Test("a lease that ran out while no node could remove it (the database was away) is renewed: same generation, placements kept")
+  func leaseRenewedAfterOutage() async throws {
+    let url = try TestPostgres.requireURL()
+    let schema = Self.schema()
+    try await withDirectories([configuration(url, schema, "a", lease: .milliseconds(800))]) { nodes in
+      let a = nodes[0]
+      try await joined(a)
+      let id = try AgentId(type: "svc", key: "kept")
+      #expect(try await a.claim(id) == "a")
+      let first = try #require(generation(a))
+      // As after an outage longer than the lease: the row is there, its lease over.
+      try await withRawClient(url) { client in
+        _ = try await client.query(
+          "UPDATE \(unescaped: schema).agents_nodes SET lease_expires_at = now() - interval '1 second' WHERE name = 'a'", logger: quietLogger)
+      }
+      // The next renewals bring the lease back; the claim refused meanwhile, if any, would say so.
+      let deadline = ContinuousClock.now + .seconds(5)
+      while ContinuousClock.now < deadline, (try? await a.claim(try AgentId(type: "svc", key: "after"))) == nil {
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(try await a.claim(try AgentId(type: "svc", key: "after")) == "a")
+      #expect(generation(a) == first)
+      #expect(a.cache.owner(of: id) == "a")
     }
   }
 

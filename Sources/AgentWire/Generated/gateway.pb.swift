@@ -309,10 +309,13 @@ package nonisolated struct Agents_Gateway_V1_AgentTypeInfo: Sendable {
 
   package var type: String = String()
 
-  /// Connected workers serving it.
+  /// Connected workers serving it (on this node, in a cluster).
   package var workers: Int32 = 0
 
   package var subscriptions: [Agents_Gateway_V1_SubscriptionInfo] = []
+
+  /// In a cluster: the nodes whose workers serve it, by name (empty for a single host).
+  package var nodes: [String] = []
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -824,7 +827,7 @@ nonisolated extension Agents_Gateway_V1_ListAgentTypesResponse: SwiftProtobuf.Me
 
 nonisolated extension Agents_Gateway_V1_AgentTypeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".AgentTypeInfo"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}workers\0\u{1}subscriptions\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}workers\0\u{1}subscriptions\0\u{1}nodes\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -835,6 +838,7 @@ nonisolated extension Agents_Gateway_V1_AgentTypeInfo: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularStringField(value: &self.type) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.workers) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.subscriptions) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.nodes) }()
       default: break
       }
     }
@@ -850,6 +854,9 @@ nonisolated extension Agents_Gateway_V1_AgentTypeInfo: SwiftProtobuf.Message, Sw
     if !self.subscriptions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.subscriptions, fieldNumber: 3)
     }
+    if !self.nodes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.nodes, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -857,6 +864,7 @@ nonisolated extension Agents_Gateway_V1_AgentTypeInfo: SwiftProtobuf.Message, Sw
     if lhs.type != rhs.type {return false}
     if lhs.workers != rhs.workers {return false}
     if lhs.subscriptions != rhs.subscriptions {return false}
+    if lhs.nodes != rhs.nodes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

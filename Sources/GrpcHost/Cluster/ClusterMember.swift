@@ -82,7 +82,16 @@ struct ClusterMember: Sendable {
         group.addTask {
           let started = ContinuousClock.now
           do {
-            let owner = try await directory.claim(id)
+            let directory = self.directory
+            let owner = try await withDeadline(
+              cluster.claimTimeout,
+              timeoutError: {
+                AgentRuntimeError(
+                  code: .unavailable,
+                  message: "the cluster's directory did not place \(id) within \(cluster.claimTimeout.secondsDescription) (\(directory.problem ?? "slow"))")
+              },
+              cancelledError: { AgentRuntimeError(code: .cancelled, message: "the host is stopping") }
+            ) { try await directory.claim(id) }
             metrics.claimLatency.record(.now - started)
             metrics.claimsPlaced.increment()
             router.claimed(id, .success(owner))

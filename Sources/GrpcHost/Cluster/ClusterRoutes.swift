@@ -54,13 +54,15 @@ struct ClusterRoutes {
   }
 
   /// Where a message for `id` goes; `servedHere` says whether a worker of this node serves its
-  /// type, `fromPeer` whether the message came from another node.
-  func destination(of id: AgentId, servedHere: Bool, fromPeer: Bool) -> Destination {
+  /// type, `fromPeer` whether the message came from another node, `isLinked` whether this node
+  /// has a link to a node (hashing picks among linked nodes only: a node that died goes out of the
+  /// choice at once, before its lease ends).
+  func destination(of id: AgentId, servedHere: Bool, fromPeer: Bool, isLinked: (String) -> Bool = { _ in true }) -> Destination {
     if let owner = claimed[id] ?? cache.owner(of: id) {
       return owner == nodeName ? .local : .node(owner)
     }
     if fromPeer { return servedHere ? .claim : .nowhere }
-    var candidates = cache.nodes(serving: id.type.name).filter { $0 != nodeName }
+    var candidates = cache.nodes(serving: id.type.name).filter { $0 != nodeName && isLinked($0) }
     if servedHere { candidates.append(nodeName) }
     guard let chosen = Self.rendezvous(candidates, id) else { return .nowhere }
     return chosen == nodeName ? .claim : .node(chosen)

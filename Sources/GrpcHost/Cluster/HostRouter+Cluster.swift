@@ -30,7 +30,8 @@ extension HostRouter.State {
     }
     // Behind a claim in flight, in order.
     if awaitingPlacement[id] != nil { return .claim }
-    switch cluster.destination(of: id, servedHere: placement.serves(id.type), fromPeer: fromPeer) {
+    let peers = self.peers
+    switch cluster.destination(of: id, servedHere: placement.serves(id.type), fromPeer: fromPeer, isLinked: { peers[$0] != nil }) {
     case .local:
       return place(id).map { .worker($0) }
         ?? .failure(AgentRuntimeError(

@@ -166,6 +166,27 @@ extension RpcErrorCode {
 
 /// `GET /v1/agent-types`, encoded with `Codable` (a bus may have thousands of types; this is
 /// several times faster than building `[String: Any]` for `JSONSerialization`).
+/// `GET /healthz`.
+struct Health: Encodable {
+  struct Cluster: Encodable {
+    var node: String
+    var members: Int
+    var linked: Int
+    var problem: String?
+
+    init(_ status: AgentHost.ClusterStatus) {
+      node = status.node
+      members = status.nodes.count
+      linked = status.nodes.filter(\.linked).count
+      problem = status.problem
+    }
+  }
+
+  var status: String
+  /// On a node of a cluster: its membership, and any problem with it.
+  var cluster: Cluster?
+}
+
 struct AgentTypeListing: Encodable {
   struct Entry: Encodable {
     struct Subscription: Encodable {
@@ -182,6 +203,8 @@ struct AgentTypeListing: Encodable {
     var p50Ms: Double?
     var p99Ms: Double?
     var subscriptions: [Subscription]
+    /// In a cluster: the nodes whose workers serve it (absent for a single host).
+    var nodes: [String]?
   }
   var agentTypes: [Entry]
 
@@ -196,7 +219,8 @@ struct AgentTypeListing: Encodable {
           case .type(let type): Entry.Subscription(id: subscription.id, topicType: type)
           case .typePrefix(let prefix): Entry.Subscription(id: subscription.id, topicTypePrefix: prefix)
           }
-        })
+        },
+        nodes: entry.nodes.isEmpty ? nil : entry.nodes)
     }
   }
 }

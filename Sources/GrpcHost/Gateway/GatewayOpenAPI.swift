@@ -115,6 +115,13 @@ enum GatewayOpenAPI {
                 "p99Ms": {
                   "type": "number",
                   "description": "99th percentile latency over the same calls, in milliseconds."
+                },
+                "nodes": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  },
+                  "description": "In a cluster: the nodes whose workers serve it, by name; absent for a single host. 'workers' and 'instances' count this node's."
                 }
               }
             }
@@ -259,6 +266,69 @@ enum GatewayOpenAPI {
                 }
               }
             }
+          }
+        }
+      },
+      "Cluster": {
+        "type": "object",
+        "required": [
+          "node",
+          "nodes",
+          "placements"
+        ],
+        "properties": {
+          "node": {
+            "type": "string",
+            "description": "This node's name."
+          },
+          "nodes": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "address",
+                "generation",
+                "agentTypes",
+                "isSelf",
+                "linked"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "address": {
+                  "type": "string",
+                  "description": "Where the nodes reach its gRPC port."
+                },
+                "generation": {
+                  "type": "integer",
+                  "description": "Raised each time the node joins."
+                },
+                "agentTypes": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  }
+                },
+                "isSelf": {
+                  "type": "boolean"
+                },
+                "linked": {
+                  "type": "boolean",
+                  "description": "Whether this node has a link to it."
+                }
+              }
+            },
+            "description": "The members the directory lists."
+          },
+          "placements": {
+            "type": "integer",
+            "description": "Agent instances placed in the directory, as this node knows them."
+          },
+          "problem": {
+            "type": "string",
+            "description": "Why this node is not a healthy member (the directory unreachable, fenced, joining); absent when it is."
           }
         }
       }
@@ -488,6 +558,36 @@ enum GatewayOpenAPI {
           },
           "401": {
             "$ref": "#/components/responses/Unauthorized"
+          }
+        }
+      }
+    },
+    "/v1/cluster": {
+      "get": {
+        "summary": "The cluster as this node sees it: its members, the types each serves, its links, and any membership problem. 404 on a host that is not a node of a cluster.",
+        "responses": {
+          "200": {
+            "description": "The cluster",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Cluster"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "404": {
+            "description": "Not a node of a cluster",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }

@@ -133,6 +133,7 @@ struct GatewayService: Agents_Gateway_V1_Gateway.SimpleServiceProtocol {
         .with {
           $0.type = entry.type.name
           $0.workers = Int32(entry.workers)
+          $0.nodes = entry.nodes
           $0.subscriptions = entry.subscriptions.map { subscription in
             .with {
               $0.id = subscription.id

@@ -24,6 +24,8 @@ struct HTTPGateway: Sendable {
   let startedAt: Date
   let isServing: @Sendable () -> Bool
   let metrics: @Sendable () -> [UInt8]
+  /// The cluster as this node sees it; nil for a single host.
+  let cluster: @Sendable () -> AgentHost.ClusterStatus?
   /// Ends plain calls whose client went away.
   let connections = ConnectionCloseWatch()
 
@@ -33,9 +35,9 @@ struct HTTPGateway: Sendable {
   func makeRouter() -> Router<GatewayRequestContext> {
     let router = Router(context: GatewayRequestContext.self)
     router.get("/healthz") { _, _ -> Response in
-      isServing()
-        ? Self.json(.ok, GatewayJSON.encode(["status": "serving"]))
-        : Self.json(.serviceUnavailable, GatewayJSON.encode(["status": "not-serving"]))
+      // A node with a cluster problem still serves (it routes with what it knows): it says so.
+      let health = Health(status: isServing() ? "serving" : "not-serving", cluster: cluster().map(Health.Cluster.init))
+      return Self.json(isServing() ? .ok : .serviceUnavailable, GatewayJSON.encoded(health))
     }
     router.get("/metrics") { _, _ -> Response in
       Response(
@@ -48,6 +50,14 @@ struct HTTPGateway: Sendable {
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
       .add(middleware: ForwardedTraceMiddleware())
     v1.get("agent-types") { _, _ -> Response in listAgentTypes() }
+    v1.get("cluster") { _, _ -> Response in
+      await Self.answering {
+        guard let status = cluster() else {
+          throw AgentRuntimeError(code: .notFound, message: "this host is not a node of a cluster (runtime-host --cluster)")
+        }
+        return Self.json(.ok, GatewayJSON.encoded(status))
+      }
+    }
     addConsoleRoutes(to: router, v1: v1)
     // Calls and publishes get a server span when the host traces (the caller's `traceparent`
     // continued, or a new trace), whose context goes on to the agents. Nothing else is traced:

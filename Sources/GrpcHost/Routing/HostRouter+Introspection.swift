@@ -53,6 +53,8 @@ extension HostRouter {
     var instances: Int
     /// Its recent calls.
     var calls: CallStats
+    /// In a cluster: the nodes whose workers serve it.
+    var nodes: [String] = []
   }
 
   /// Every served agent type, by name.
@@ -61,10 +63,21 @@ extension HostRouter {
       let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
       var instances: [AgentType: Int] = [:]
       for id in state.placement.placements.keys { instances[id.type, default: 0] += 1 }
-      return state.placement.workersByType.keys.sorted().map { type in
-        AgentTypeSummary(
-          type: type, workers: state.placement.workersByType[type]!.filter { state.channels[$0] != nil }.count,
-          subscriptions: subscriptions[type] ?? [], instances: instances[type] ?? 0, calls: state.callStats[type] ?? CallStats())
+      var types = Set(state.placement.workersByType.keys)
+      if let cluster = state.cluster {
+        for served in cluster.cache.types.values { types.formUnion(served.compactMap { try? AgentType($0) }) }
+      }
+      return types.sorted().map { type in
+        var nodes: [String] = []
+        if let cluster = state.cluster {
+          nodes = cluster.cache.nodes(serving: type.name).filter { $0 != cluster.nodeName }
+          if state.placement.serves(type) { nodes.append(cluster.nodeName) }
+          nodes.sort()
+        }
+        return AgentTypeSummary(
+          type: type, workers: state.placement.workersByType[type]?.filter { state.channels[$0] != nil }.count ?? 0,
+          subscriptions: subscriptions[type] ?? [], instances: instances[type] ?? 0, calls: state.callStats[type] ?? CallStats(),
+          nodes: nodes)
       }
     }
   }

@@ -274,7 +274,8 @@ final class HostRouter: Sendable {
     }
     do {
       try state.withLock { state throws(AgentRuntimeError) in
-        if let node = state.cluster?.remoteOwner(ofSubscription: subscription.id) {
+        // Another live node's worker holds the id; one on a node this node lost may move here.
+        if let node = state.cluster?.remoteOwner(ofSubscription: subscription.id), state.peers[node] != nil {
           throw AgentRuntimeError(code: .alreadyExists, message: "subscription id '\(subscription.id)' already exists (on node '\(node)')")
         }
         try state.subscriptions.add(subscription, owner: clientId)

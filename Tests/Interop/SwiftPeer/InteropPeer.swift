@@ -1,6 +1,6 @@
 // A Swift worker for the interop tests (Tests/Interop/test_interop.py), driven by Python.
 //
-//   interop-peer --host HOST:PORT
+//   interop-peer --host HOST:PORT[,HOST:PORT…]
 //
 // Hosts two agent types and prints "ready" on stdout once both are registered, and "reconnected"
 // each time it has reconnected to a host (and registered again) after losing one:
@@ -14,6 +14,9 @@
 // - swift_ledger: a stateful agent (its state in the host's store) for the failover and restart
 //   tests (test_state.py): RPC LedgerAdd(id) counts each id once (its idempotency key) and answers
 //   LedgerTotal(count, applied, worker); LedgerQuery answers the total. `--name` names the worker.
+// With `--publish-series N`, once ready it publishes InteropMessage("series", i) for i in 1...N to
+// "interop.reply" (source "series"), one every `--publish-interval-ms`, whatever happens to its
+// host (a publish made while disconnected is buffered), then prints "published N".
 import AgentCore
 import AgentWire
 import AgentTelemetry
@@ -208,8 +211,14 @@ actor SwiftDriver: RoutedAgent {
 struct InteropPeer: AsyncParsableCommand {
   static let configuration = CommandConfiguration(commandName: "interop-peer")
 
-  @Option(help: "The host, HOST:PORT.")
+  @Option(help: "The host, HOST:PORT; several, comma-separated, to fail over between the nodes of a cluster.")
   var host: String
+
+  @Option(help: "Once ready, publish this many InteropMessages to interop.reply/series, then print 'published N'.")
+  var publishSeries = 0
+
+  @Option(help: "Milliseconds between the publishes of --publish-series.")
+  var publishIntervalMs = 10
 
   @Option(help: "This worker's name in LedgerTotal answers.")
   var name = "swift"
@@ -245,13 +254,15 @@ struct InteropPeer: AsyncParsableCommand {
     workerLogger.logLevel = max(level, .warning)
     let logger = workerLogger
     let registry = serializers
-    let host = try HostAddress(parsing: self.host)
+    var configuration = try GrpcWorkerRuntime.Configuration(host: self.host)
+    configuration.defaultRPCTimeout = .seconds(20)
+    let series = publishSeries
+    let workerConfiguration = configuration
+    let interval = Duration.milliseconds(publishIntervalMs)
     // OTEL_* in the environment turns on trace export (the tracing interop test sets it); the
     // worker is created inside, so that it traces.
     try await withTelemetry(serviceName: "interop-peer") {
-    let worker = GrpcWorkerRuntime(
-      configuration: .init(host: host, defaultRPCTimeout: .seconds(20)),
-      serializers: registry, logger: logger)
+    let worker = GrpcWorkerRuntime(configuration: workerConfiguration, serializers: registry, logger: logger)
     let events = worker.connectionEvents()
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await worker.run() }
@@ -269,6 +280,15 @@ struct InteropPeer: AsyncParsableCommand {
       let name = self.name
       try await worker.register("swift_ledger") { id, _ in SwiftLedger(id: id, worker: name) }
       FileHandle.standardOutput.write(Data("ready\n".utf8))
+      if series > 0 {
+        group.addTask {
+          for index in 1...series {
+            try await worker.publish(InteropMessage(text: "series", count: index), to: try TopicId(type: "interop.reply", source: "series"))
+            try await Task.sleep(for: interval)
+          }
+          FileHandle.standardOutput.write(Data("published \(series)\n".utf8))
+        }
+      }
       group.addTask {
         for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
           worker.shutdown()
