@@ -238,7 +238,7 @@ public final class AgentHost: Service, Sendable {
       tap: EventTap(ringCapacity: configuration.tapReplayCapacity, readerBuffer: configuration.tapReaderBuffer),
       tracePublishRatio: min(1, max(0, configuration.tracePublishRatio)))
     if let cluster = configuration.cluster {
-      router.joinCluster(nodeName: cluster.directory.nodeName)
+      router.joinCluster(cluster.directory)
       let directory = cluster.directory
       health.report(.init(problem: { directory.problem }, changes: { directory.changes() }))
     }

@@ -147,6 +147,11 @@ public final class ClusterDirectory: Service, NodeDirectory, Sendable {
   /// What this node knows of the directory now.
   public var cache: DirectoryCache { state.withLock { $0.cache } }
 
+  /// The node holding `id`, as the cache records it.
+  public func owner(of id: AgentId) -> String? {
+    state.withLock { $0.cache.owner(of: id) }
+  }
+
   /// Where this node stands.
   public var membership: Membership { state.withLock { $0.membership } }
 

@@ -11,6 +11,7 @@ import Foundation
 ///     swift run -c release runtime-bench gateway                # HTTP invoke and SSE fan-out vs worker RPC and publish
 ///     swift run -c release runtime-bench scale                  # publish and RPC cost with 0, 1,000 and 10,000 workers
 ///     swift run -c release runtime-bench state --postgres URL   # stateful vs stateless agents: memory, SQLite, PostgreSQL
+///     swift run -c release runtime-bench cluster --postgres URL # single host vs same-node vs cross-node, new placements/s
 ///     swift run -c release runtime-bench load --workers 8 --messages 2000
 ///     swift run -c release runtime-bench soak --duration 600
 ///     swift run -c release runtime-bench reconnect --workers 8
@@ -19,7 +20,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime-bench",
     abstract: "Benchmarks and load checks for an agents.AgentRpc host.",
-    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, StateBench.self, ConsoleBench.self, Load.self, Soak.self, Reconnect.self],
+    subcommands: [Throughput.self, GatewayBench.self, ScaleBench.self, StateBench.self, ConsoleBench.self, ClusterBench.self, Load.self, Soak.self, Reconnect.self],
     defaultSubcommand: Throughput.self)
 }
 

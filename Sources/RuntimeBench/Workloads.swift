@@ -59,9 +59,10 @@ struct PublishResult: Codable, Sendable {
   var hostPeakRSSBytes: Int?
 }
 
-/// `count` CloudEvents from one worker to an agent on another, first send to last receipt.
-func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async throws -> PublishResult {
-  try await withBenchClient(address) { sinkRPC in
+/// `count` CloudEvents from one worker to an agent on another, first send to last receipt. With
+/// `sinkAddress`, the receiving worker connects there (another node of a cluster).
+func publishThroughput(address: HostAddress, sinkAddress: HostAddress? = nil, hostPid: Int32?, count: Int) async throws -> PublishResult {
+  try await withBenchClient(sinkAddress ?? address) { sinkRPC in
     try await withBenchClient(address) { publisherRPC in
       try await withBenchChannel(sinkRPC, clientId: "bench-sink-\(UUID().uuidString)") { sink in
         try await withBenchChannel(publisherRPC, clientId: "bench-publisher-\(UUID().uuidString)") { publisher in
@@ -87,7 +88,7 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
             return .event(try RawCloudEvent(bytes: try event.serializedBytes()))
           }
           let memory = MemorySampler()
-          let started = now()
+          let progress = PublishProgress(probed: sinkAddress == nil)
           return await withTaskGroup(of: PublishResult?.self) { group in
             if let hostPid {
               group.addTask {
@@ -99,20 +100,34 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
               }
             }
             group.addTask {
+              // On another node, the sink's subscription reaches the publisher's node through the
+              // cluster's directory: probes (which the count skips) until one arrives.
+              var attempt = 0
+              while !progress.probed.load(ordering: .acquiring) {
+                attempt += 1
+                publisher.send(probeEvent(attempt))
+                try? await Task.sleep(for: .milliseconds(100))
+              }
+              progress.firstSend.store(now(), ordering: .releasing)
               for event in events { publisher.send(event) }
               return nil
             }
             var seen = [Bool](repeating: false, count: count)
             var received = 0
             var duplicates = 0
-            var last = started
+            var last = now()
             while received + duplicates < count, let frame = await inbound.next() {
-              guard case .event(let event) = frame, let index = Int(event.id), index < count else { continue }
+              guard case .event(let event) = frame else { continue }
+              if event.id.hasPrefix("probe-") {
+                progress.probed.store(true, ordering: .releasing)
+                continue
+              }
+              guard let index = Int(event.id), index < count else { continue }
               if seen[index] { duplicates += 1 } else { seen[index] = true; received += 1 }
               last = now()
             }
             memory.sampling.store(false, ordering: .relaxed)
-            let seconds = Double(last - started) / 1e9
+            let seconds = Double(last - progress.firstSend.load(ordering: .acquiring)) / 1e9
             return PublishResult(
               messages: count, received: received, duplicates: duplicates, missing: count - received,
               seconds: seconds, messagesPerSecond: Double(received) / seconds,
@@ -121,6 +136,31 @@ func publishThroughput(address: HostAddress, hostPid: Int32?, count: Int) async 
         }
       }
     }
+  }
+}
+
+/// A probe publish to the sink (its id says so: the measurement skips it).
+func probeEvent(_ attempt: Int) -> ChannelFrame {
+  let probe = Io_Cloudevents_V1_CloudEvent.with {
+    $0.id = "probe-\(attempt)"
+    $0.source = "sink"
+    $0.type = "bench.topic"
+    $0.specVersion = "1.0"
+    $0.attributes["datacontenttype"] = .with { $0.ceString = "application/json" }
+    $0.attributes["dataschema"] = .with { $0.ceString = "Probe" }
+    $0.binaryData = Data("{}".utf8)
+  }
+  return .event(try! RawCloudEvent(bytes: try! probe.serializedBytes()))
+}
+
+/// Where the publishing side of a throughput run is: whether a probe reached the sink, and when
+/// the first counted event was sent.
+final class PublishProgress: Sendable {
+  let probed: Atomic<Bool>
+  let firstSend = Atomic<UInt64>(0)
+
+  init(probed: Bool) {
+    self.probed = Atomic(probed)
   }
 }
 
@@ -149,15 +189,20 @@ struct RPCResult: Codable, Sendable {
   var p99Microseconds: Double
 }
 
-/// `callers` workers each making sequential RPCs to an echo agent on another worker.
-func rpcLatency(address: HostAddress, callers: Int, callsPerCaller: Int) async throws -> RPCResult {
-  try await withEchoWorker(address) {
-    try await measureCalls(callers: callers) {
+/// `callers` workers each making sequential RPCs to an echo agent on another worker (connected to
+/// `calleeAddress`: another node of a cluster, when given). With `newKeys`, every call goes to a
+/// new agent instance (each one a placement).
+func rpcLatency(
+  address: HostAddress, calleeAddress: HostAddress? = nil, callers: Int, callsPerCaller: Int, newKeys: Bool = false
+) async throws -> RPCResult {
+  try await withEchoWorker(calleeAddress ?? address) {
+    if calleeAddress != nil { try await waitUntilRouted(address) }
+    return try await measureCalls(callers: callers) {
       try await withBenchClient(address) { callerRPC in
         try await withThrowingTaskGroup(of: ([UInt64], Int).self) { callersGroup in
           for caller in 0..<callers {
             callersGroup.addTask {
-              try await callSequentially(callerRPC, caller: caller, calls: callsPerCaller)
+              try await callSequentially(callerRPC, caller: caller, calls: callsPerCaller, newKeys: newKeys)
             }
           }
           var all: [([UInt64], Int)] = []
@@ -211,8 +256,22 @@ func measureCalls(callers: Int, _ run: () async throws -> [([UInt64], Int)]) asy
     p99Microseconds: percentile(0.99))
 }
 
+/// Calls `bench_echo` through the host at `address` until one call is answered: on another node
+/// of a cluster, the echo worker's type reaches that node through the directory.
+func waitUntilRouted(_ address: HostAddress) async throws {
+  let deadline = ContinuousClock.now + .seconds(30)
+  while true {
+    let (_, errors) = try await withBenchClient(address) { rpc in
+      try await callSequentially(rpc, caller: -1, calls: 1, newKeys: false)
+    }
+    if errors == 0 { return }
+    guard ContinuousClock.now < deadline else { throw BenchError(description: "bench_echo not routed from \(address) within 30 s") }
+    try await Task.sleep(for: .milliseconds(100))
+  }
+}
+
 private func callSequentially(
-  _ rpc: BenchClient, caller: Int, calls: Int
+  _ rpc: BenchClient, caller: Int, calls: Int, newKeys: Bool
 ) async throws -> ([UInt64], Int) {
   try await withBenchChannel(rpc, clientId: "bench-caller-\(caller)-\(UUID().uuidString)") { channel in
     var inbound = channel.inbound.makeAsyncIterator()
@@ -229,6 +288,16 @@ private func callSequentially(
     for call in 0..<calls {
       // Unique across callers: AutoGen's host mixes up equal ids (its issue #7016).
       let id = "\(caller)-\(call)"
+      if newKeys {
+        let key = "new-\(caller)-\(call)-\(UUID().uuidString.prefix(8))"
+        request = RawRpcRequest(.with {
+          $0.target = .with {
+            $0.type = "bench_echo"
+            $0.key = key
+          }
+          $0.payload = payload(caller)
+        })
+      }
       request.requestId = id
       let started = now()
       channel.send(.request(request))

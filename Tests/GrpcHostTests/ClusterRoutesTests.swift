@@ -6,6 +6,13 @@ import Testing
 struct ClusterRoutesTests {
   private func id(_ type: String, _ key: String) throws -> AgentId { try AgentId(type: type, key: key) }
 
+  /// Where `routes` sends `id`, with `directory` as the directory's cache (its placements).
+  private func destination(
+    _ routes: ClusterRoutes, _ id: AgentId, in directory: DirectoryCache, servedHere: Bool, fromPeer: Bool = false
+  ) -> ClusterRoutes.Destination {
+    routes.destination(of: id, owner: directory.owner(of: id), servedHere: servedHere, fromPeer: fromPeer)
+  }
+
   /// A cache with nodes a, b and c, where `serving` lists the types of each.
   private func cache(serving: [String: [String]], placements: [(String, String, String)] = []) -> DirectoryCache {
     var cache = DirectoryCache()
@@ -23,22 +30,26 @@ struct ClusterRoutesTests {
 
   @Test("a placed instance goes to its owner; an unplaced one to the node hashing picks among those serving its type, which claims it")
   func destinations() throws {
+    let directory = cache(serving: ["a": ["svc"], "b": ["svc"], "c": ["other"]], placements: [("svc", "held", "b"), ("svc", "mine", "a")])
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(cache(serving: ["a": ["svc"], "b": ["svc"], "c": ["other"]], placements: [("svc", "held", "b"), ("svc", "mine", "a")]))
-    #expect(routes.destination(of: try id("svc", "held"), servedHere: true, fromPeer: false) == .node("b"))
-    #expect(routes.destination(of: try id("svc", "mine"), servedHere: true, fromPeer: false) == .local)
-    #expect(routes.destination(of: try id("ghost", "k"), servedHere: false, fromPeer: false) == .nowhere)
+    routes.update(directory) { directory.owner(of: $0) != nil }
+    #expect(routes.cache.placements.isEmpty)  // placements stay in the directory
+    #expect(destination(routes, try id("svc", "held"), in: directory, servedHere: true) == .node("b"))
+    #expect(destination(routes, try id("svc", "mine"), in: directory, servedHere: true) == .local)
+    #expect(destination(routes, try id("ghost", "k"), in: directory, servedHere: false) == .nowhere)
     // Only c serves `other`: unplaced keys go there, for c to claim.
-    #expect(routes.destination(of: try id("other", "k"), servedHere: false, fromPeer: false) == .node("c"))
+    #expect(destination(routes, try id("other", "k"), in: directory, servedHere: false) == .node("c"))
+    // A node this node has no link to is out of the choice.
+    #expect(routes.destination(of: try id("other", "k"), owner: nil, servedHere: false, fromPeer: false, isLinked: { $0 != "c" }) == .nowhere)
 
     // Unplaced `svc` keys: a and b share them, and each node decides alike.
     var fromB = ClusterRoutes(nodeName: "b")
-    fromB.update(routes.cache)
+    fromB.update(directory) { directory.owner(of: $0) != nil }
     var seen: Set<String> = []
     for index in 0..<200 {
       let key = try id("svc", "k\(index)")
-      let onA = routes.destination(of: key, servedHere: true, fromPeer: false)
-      let onB = fromB.destination(of: key, servedHere: true, fromPeer: false)
+      let onA = destination(routes, key, in: directory, servedHere: true)
+      let onB = destination(fromB, key, in: directory, servedHere: true)
       switch (onA, onB) {
       case (.claim, .node("a")): seen.insert("a")
       case (.node("b"), .claim): seen.insert("b")
@@ -50,33 +61,34 @@ struct ClusterRoutesTests {
 
   @Test("a message from a peer is never passed on by hashing: it is claimed here, or dropped when nothing here serves the type")
   func fromPeers() throws {
+    let directory = cache(serving: ["a": ["svc"], "b": ["svc"]], placements: [("svc", "held", "b")])
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(cache(serving: ["a": ["svc"], "b": ["svc"]], placements: [("svc", "held", "b")]))
+    routes.update(directory) { directory.owner(of: $0) != nil }
     for index in 0..<20 {
-      #expect(routes.destination(of: try id("svc", "k\(index)"), servedHere: true, fromPeer: true) == .claim)
-      #expect(routes.destination(of: try id("svc", "k\(index)"), servedHere: false, fromPeer: true) == .nowhere)
+      #expect(destination(routes, try id("svc", "k\(index)"), in: directory, servedHere: true, fromPeer: true) == .claim)
+      #expect(destination(routes, try id("svc", "k\(index)"), in: directory, servedHere: false, fromPeer: true) == .nowhere)
     }
     // An owner the directory recorded is still followed.
-    #expect(routes.destination(of: try id("svc", "held"), servedHere: true, fromPeer: true) == .node("b"))
+    #expect(destination(routes, try id("svc", "held"), in: directory, servedHere: true, fromPeer: true) == .node("b"))
   }
 
-  @Test("a claim's answer counts before its notification; a node that leaves takes its placements with it")
+  @Test("a claim's answer counts before its notification, and is dropped once the directory has it; a node that leaves takes its placements with it")
   func claimsAndDepartures() throws {
-    var routes = ClusterRoutes(nodeName: "a")
     var directory = cache(serving: ["a": ["svc"], "b": ["svc"]])
-    routes.update(directory)
+    var routes = ClusterRoutes(nodeName: "a")
+    routes.update(directory) { directory.owner(of: $0) != nil }
     let key = try id("svc", "k")
     routes.record(key, owner: "b")
-    #expect(routes.destination(of: key, servedHere: true, fromPeer: false) == .node("b"))
-    routes.update(directory)  // the notification has not come yet: the answer stands
-    #expect(routes.destination(of: key, servedHere: true, fromPeer: false) == .node("b"))
+    #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
+    routes.update(directory) { directory.owner(of: $0) != nil }  // the notification has not come yet: the answer stands
+    #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
     directory.apply(.placed(.init(agentType: "svc", key: "k"), node: "b", generation: 2))
-    routes.update(directory)
-    #expect(routes.destination(of: key, servedHere: true, fromPeer: false) == .node("b"))
+    routes.update(directory) { directory.owner(of: $0) != nil }
+    #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
     // b leaves: its placements go, and the key is decided again among the nodes left.
     directory.apply(.nodeLeft(name: "b", generation: 2))
-    routes.update(directory)
-    #expect(routes.destination(of: key, servedHere: true, fromPeer: false) == .claim)
+    routes.update(directory) { directory.owner(of: $0) != nil }
+    #expect(destination(routes, key, in: directory, servedHere: true) == .claim)
   }
 
   @Test("other nodes' subscriptions match topics here; this node's own are left to its own index; ids are known cluster-wide")
@@ -86,7 +98,7 @@ struct ClusterRoutesTests {
     directory.apply(.subscribed(ClusterSubscription(id: "s2", node: "c", kind: "prefix", topic: "ne", agentType: "watcher")))
     directory.apply(.subscribed(ClusterSubscription(id: "s3", node: "a", kind: "type", topic: "news", agentType: "local")))
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(directory)
+    routes.update(directory) { _ in false }
     #expect(routes.remoteTypes(matching: try TopicId(type: "news", source: "s")) == [AgentType("listener"), AgentType("watcher")])
     #expect(routes.remoteTypes(matching: try TopicId(type: "other", source: "s")).isEmpty)
     #expect(routes.remoteOwner(ofSubscription: "s1") == "b")

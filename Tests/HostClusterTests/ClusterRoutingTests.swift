@@ -27,7 +27,7 @@ struct ClusterRoutingTests {
 
   /// Runs `body` with a running cluster of `names`, each node linked to all the others.
   func withCluster<R: Sendable>(
-    _ names: [String], lease: Duration = .seconds(3), rpcTimeout: Duration = .seconds(10),
+    _ names: [String], lease: Duration = .seconds(3), rpcTimeout: Duration = .seconds(10), token: String? = nil,
     _ body: @Sendable ([Node]) async throws -> R
   ) async throws -> R {
     let url = try TestPostgres.requireURL()
@@ -43,8 +43,8 @@ struct ClusterRoutingTests {
       settings.lease = lease
       settings.heartbeatInterval = lease / 3
       let directory = try ClusterDirectory(configuration: settings, logger: logger)
-      var configuration = AgentHost.Configuration(address: address, rpcTimeout: rpcTimeout)
-      configuration.cluster = .init(directory: directory)
+      var configuration = AgentHost.Configuration(address: address, rpcTimeout: rpcTimeout, authToken: token)
+      configuration.cluster = .init(directory: directory, peerToken: token)
       let host = AgentHost(configuration: configuration, logger: logger)
       // The pool outlives the directory, which outlives the host (shutdown runs in reverse order).
       let services = ServiceGroup(configuration: .init(services: [directory.pool, directory, host], logger: quietLogger))
@@ -101,10 +101,10 @@ struct ClusterRoutingTests {
     }
   }
 
-  func worker(_ node: Node, in group: inout ThrowingTaskGroup<Void, any Error>) -> GrpcWorkerRuntime {
-    let worker = GrpcWorkerRuntime(
-      configuration: .init(host: node.address, defaultRPCTimeout: .seconds(10), shutdownGracePeriod: .seconds(1)),
-      serializers: testSerializers, logger: quietLogger)
+  func worker(_ node: Node, token: String? = nil, in group: inout ThrowingTaskGroup<Void, any Error>) -> GrpcWorkerRuntime {
+    var configuration = GrpcWorkerRuntime.Configuration(host: node.address, defaultRPCTimeout: .seconds(10), shutdownGracePeriod: .seconds(1))
+    configuration.authToken = token
+    let worker = GrpcWorkerRuntime(configuration: configuration, serializers: testSerializers, logger: quietLogger)
     group.addTask { try await worker.run() }
     return worker
   }
@@ -240,6 +240,32 @@ struct ClusterRoutingTests {
         let reply = try await caller.send(ChatMessage(text: "again"), to: id, returning: ChatReply.self)
         #expect(reply.text.hasPrefix("k heard again"))
         #expect(nodes[0].directory.cache.owner(of: id) == "c")
+        group.cancelAll()
+      }
+    }
+  }
+
+  @Test("nodes with a token link with it; a call crosses them; each node's metrics count its links, cross-node frames and claims")
+  func tokenAndMetrics() async throws {
+    try await withCluster(["a", "b"], token: "cluster-secret") { nodes in
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        let caller = worker(nodes[0], token: "cluster-secret", in: &group)
+        let server = worker(nodes[1], token: "cluster-secret", in: &group)
+        try await server.register(AgentType("echo")) { id, _ in EchoAgent(id: id, log: Recorder()) }
+        try await served("echo", by: 1, on: nodes)
+        let reply = try await caller.send(ChatMessage(text: "hi"), to: try AgentId(type: "echo", key: "k"), returning: ChatReply.self)
+        #expect(reply.text.hasPrefix("k heard hi"))
+        let metrics = nodes[0].host.metricsText()
+        #expect(metrics.contains("agents_host_cluster_linked_peers 1"))
+        #expect(metrics.contains(#"agents_host_cluster_frames_total{direction="sent"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"agents_host_cluster_frames_total{direction="received"} 1"#))
+        // b claimed the instance (a forwarded the unplaced call to it).
+        #expect(nodes[1].host.metricsText().contains(#"agents_host_cluster_claims_total{outcome="placed"} 1"#))
+        // A worker without the token is refused as ever.
+        let stranger = GrpcWorkerRuntime(
+          configuration: .init(host: nodes[0].address, defaultRPCTimeout: .seconds(5), shutdownGracePeriod: .seconds(1)),
+          serializers: testSerializers, logger: quietLogger)
+        await #expect(throws: (any Error).self) { try await stranger.run() }
         group.cancelAll()
       }
     }

@@ -49,9 +49,11 @@ struct ClusterMember: Sendable {
   private func writeLocalState() async {
     var writtenTypes: Set<String> = []
     var writtenSubscriptions: [String: Subscription] = [:]
+    var written = -1
     for await _ in router.changes.subscribe(startingWith: ()) {
       while !Task.isCancelled {
-        let (types, subscriptions) = router.localDirectoryState
+        let (revision, types, subscriptions) = router.localDirectoryState
+        guard revision != written else { break }  // another kind of change
         do {
           if types != writtenTypes {
             try await directory.setServedTypes(types)
@@ -66,6 +68,7 @@ struct ClusterMember: Sendable {
             try await directory.unsubscribe(id: id)
             writtenSubscriptions[id] = nil
           }
+          written = revision
           break
         } catch {
           logger.warning("cannot write this node's types and subscriptions to the directory", metadata: ["error": "\(error)"])
@@ -109,9 +112,10 @@ struct ClusterMember: Sendable {
 
 extension HostRouter {
   /// What this node's workers serve and subscribe to, as the directory records it.
-  var localDirectoryState: (types: Set<String>, subscriptions: [String: Subscription]) {
+  var localDirectoryState: (revision: Int, types: Set<String>, subscriptions: [String: Subscription]) {
     state.withLock { state in
       (
+        state.localRevision,
         Set(state.placement.workersByType.keys.map(\.name)),
         Dictionary(uniqueKeysWithValues: state.subscriptions.all.map { ($0.id, $0) })
       )

@@ -1,7 +1,8 @@
 import AgentCore
 
 /// Where a message for an agent instance goes across the cluster, as this node decides it: a pure
-/// value over the directory's cache, tested without a transport or a database.
+/// value over the directory's cache (its nodes, types and subscriptions; placements are looked up
+/// in the directory per message, so that none is copied), tested without a transport or a database.
 ///
 /// An instance placed in the directory goes to its owner. An unplaced one goes to the node that
 /// rendezvous hashing picks among the nodes serving its type (so that instances spread across
@@ -32,8 +33,10 @@ struct ClusterRoutes {
     self.nodeName = nodeName
   }
 
-  /// Takes the directory's latest cache.
-  mutating func update(_ cache: DirectoryCache) {
+  /// Takes the directory's latest cache (its placements, if any, are not kept); `isPlaced` says
+  /// whether the directory now records an instance, whose claim answer is then dropped here.
+  mutating func update(_ cache: DirectoryCache, isPlaced: (AgentId) -> Bool) {
+    let cache = cache.withoutPlacements()
     if cache.subscriptions != self.cache.subscriptions {
       var index = SubscriptionIndex()
       for subscription in cache.subscriptions.values where subscription.node != nodeName {
@@ -43,8 +46,8 @@ struct ClusterRoutes {
       remoteSubscriptions = index
     }
     self.cache = cache
-    claimed = claimed.filter { id, owner in
-      cache.placements[DirectoryCache.PlacementKey(agentType: id.type.name, key: id.key)] == nil && cache.nodes[owner] != nil
+    if !claimed.isEmpty {
+      claimed = claimed.filter { id, owner in !isPlaced(id) && cache.nodes[owner] != nil }
     }
   }
 
@@ -53,12 +56,14 @@ struct ClusterRoutes {
     claimed[id] = owner
   }
 
-  /// Where a message for `id` goes; `servedHere` says whether a worker of this node serves its
-  /// type, `fromPeer` whether the message came from another node, `isLinked` whether this node
-  /// has a link to a node (hashing picks among linked nodes only: a node that died goes out of the
-  /// choice at once, before its lease ends).
-  func destination(of id: AgentId, servedHere: Bool, fromPeer: Bool, isLinked: (String) -> Bool = { _ in true }) -> Destination {
-    if let owner = claimed[id] ?? cache.owner(of: id) {
+  /// Where a message for `id` goes; `owner` is the node the directory records for it, `servedHere`
+  /// says whether a worker of this node serves its type, `fromPeer` whether the message came from
+  /// another node, `isLinked` whether this node has a link to a node (hashing picks among linked
+  /// nodes only: a node that died goes out of the choice at once, before its lease ends).
+  func destination(
+    of id: AgentId, owner: String?, servedHere: Bool, fromPeer: Bool, isLinked: (String) -> Bool = { _ in true }
+  ) -> Destination {
+    if let owner = owner ?? claimed[id] {
       return owner == nodeName ? .local : .node(owner)
     }
     if fromPeer { return servedHere ? .claim : .nowhere }

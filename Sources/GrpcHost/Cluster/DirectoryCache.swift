@@ -40,7 +40,7 @@ public struct ClusterSubscription: Sendable, Hashable, Codable {
 /// serves, the subscriptions, and where agent instances are placed.
 ///
 /// A pure value: the directory replaces it with a full read of the database
-/// (``ClusterDirectory`` does so when it starts listening and periodically) and applies each
+/// (`HostCluster`'s `ClusterDirectory` does so when it starts listening and periodically) and applies each
 /// change it is notified of in between. Applying a change is idempotent, and a change that
 /// arrives for a generation older than the one known is ignored, so a late notification cannot
 /// bring back what was replaced.
@@ -76,6 +76,14 @@ public struct DirectoryCache: Sendable, Equatable {
   /// The node that holds `id`, if it is placed on a node the cache knows.
   public func owner(of id: AgentId) -> String? {
     placements[PlacementKey(agentType: id.type.name, key: id.key)].flatMap { nodes[$0.node] != nil ? $0.node : nil }
+  }
+
+  /// This cache without its placements (cheap: it drops its reference to them). What a router
+  /// keeps, so that applying a placement to the directory's own cache never copies them all.
+  public func withoutPlacements() -> DirectoryCache {
+    var copy = self
+    copy.placements = [:]
+    return copy
   }
 
   /// The nodes serving `type`, by name.

@@ -31,7 +31,8 @@ extension HostRouter.State {
     // Behind a claim in flight, in order.
     if awaitingPlacement[id] != nil { return .claim }
     let peers = self.peers
-    switch cluster.destination(of: id, servedHere: placement.serves(id.type), fromPeer: fromPeer, isLinked: { peers[$0] != nil }) {
+    let owner = directory?.owner(of: id)
+    switch cluster.destination(of: id, owner: owner, servedHere: placement.serves(id.type), fromPeer: fromPeer, isLinked: { peers[$0] != nil }) {
     case .local:
       return place(id).map { .worker($0) }
         ?? .failure(AgentRuntimeError(
@@ -57,14 +58,20 @@ extension HostRouter.State {
 extension HostRouter {
   // MARK: Cluster
 
-  /// Makes this router one node of a cluster named `nodeName` (before any worker connects).
-  func joinCluster(nodeName: String) {
-    state.withLock { $0.cluster = ClusterRoutes(nodeName: nodeName) }
+  /// Makes this router one node of the cluster `directory` describes (before any worker connects).
+  func joinCluster(_ directory: any NodeDirectory) {
+    state.withLock { state in
+      state.cluster = ClusterRoutes(nodeName: directory.nodeName)
+      state.directory = directory
+    }
   }
 
   /// Takes the directory's latest cache.
   func updateCluster(_ cache: DirectoryCache) {
-    state.withLock { $0.cluster?.update(cache) }
+    state.withLock { state in
+      let directory = state.directory
+      state.cluster?.update(cache) { directory?.owner(of: $0) != nil }
+    }
     notifyWatchers()
   }
 

@@ -16,6 +16,9 @@ public protocol NodeDirectory: Sendable {
   var nodeName: String { get }
   /// What the node knows of the directory now.
   var cache: DirectoryCache { get }
+  /// The node holding `id`, as ``cache`` records it (a live node), without copying the cache: the
+  /// router asks for every message to an instance.
+  func owner(of id: AgentId) -> String?
   /// Why the node is not a healthy member, if it is not: for `/healthz` and the health service.
   var problem: String? { get }
   /// Yields whenever ``cache`` or the node's membership changes (the latest only, when not read).

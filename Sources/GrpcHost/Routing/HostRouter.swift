@@ -71,6 +71,10 @@ final class HostRouter: Sendable {
     /// In a cluster: where instances live across nodes, the links to the other nodes, and the
     /// messages waiting for their instance's claim (see `HostRouter+Cluster`). Nil for a single host.
     var cluster: ClusterRoutes?
+    var directory: (any NodeDirectory)?
+    /// Raised by each change to what this host's workers serve and subscribe to (what a cluster's
+    /// directory records), so that its writer skips the other changes.
+    var localRevision = 0
     var peers: [String: WorkerLink] = [:]
     var awaitingPlacement: [AgentId: [HeldMessage]] = [:]
 
@@ -166,6 +170,7 @@ final class HostRouter: Sendable {
       if let node = link.peerNode, state.peers[node] === link { state.peers[node] = nil }
       let types = state.placement.remove(worker: clientId)
       let subscriptions = state.subscriptions.removeAll(ownedBy: clientId)
+      state.localRevision += 1
       let calls = state.pending.removeAll(involving: clientId)
       let failed = calls.owed.compactMap { rpc -> (WorkerLink, ChannelFrame)? in
         state.callStats[rpc.target.type, default: CallStats()].record(latency: nil, failed: true)
@@ -245,7 +250,7 @@ final class HostRouter: Sendable {
     }
     try state.withLock { state throws(RPCError) in
       guard !state.isShuttingDown else { throw RPCError(code: .unavailable, message: "the host is shutting down") }
-      _ = state.placement.register(type, worker: clientId)  // idempotent
+      if state.placement.register(type, worker: clientId) { state.localRevision += 1 }  // idempotent
     }
     logger.info("agent type registered", metadata: ["client-id": "\(clientId)", "type": "\(type)"])
     notifyWatchers()
@@ -279,6 +284,7 @@ final class HostRouter: Sendable {
           throw AgentRuntimeError(code: .alreadyExists, message: "subscription id '\(subscription.id)' already exists (on node '\(node)')")
         }
         try state.subscriptions.add(subscription, owner: clientId)
+        state.localRevision += 1
       }
       logger.debug("subscription added", metadata: ["client-id": "\(clientId)", "subscription": "\(subscription)"])
       notifyWatchers()
@@ -290,10 +296,14 @@ final class HostRouter: Sendable {
 
   func removeSubscription(id: String) throws(RPCError) {
     do {
-      try state.withLock { state throws(AgentRuntimeError) in _ = try state.subscriptions.remove(id: id) }
+      try state.withLock { state throws(AgentRuntimeError) in
+        _ = try state.subscriptions.remove(id: id)
+        state.localRevision += 1
+      }
     } catch {
       throw RPCError(code: .notFound, message: error.message)
     }
+    notifyWatchers()
   }
 
   var subscriptions: [Subscription] { state.withLock { $0.subscriptions.all } }
