@@ -45,7 +45,7 @@ extension ClusterDirectory {
   public func claim(_ id: AgentId) async throws -> String {
     let generation = try currentGeneration()
     let node = configuration.nodeName
-    let owner: String? = try await run("place \(id)") {
+    let owner: (String, Int64)? = try await run("place \(id)") {
       let placements = self.schema.table("agents_placements")
       let rows = try await self.client.query(
         """
@@ -53,21 +53,21 @@ extension ClusterDirectory {
         SELECT \(id.type.name), \(id.key), \(node), \(generation)
         WHERE EXISTS (SELECT 1 FROM \(unescaped: self.schema.table("agents_nodes"))
                       WHERE name = \(node) AND generation = \(generation) AND lease_expires_at > now())
-        ON CONFLICT (agent_type, agent_key) DO NOTHING RETURNING node
+        ON CONFLICT (agent_type, agent_key) DO NOTHING RETURNING node, generation
         """, logger: self.logger)
-      for try await owner in rows.decode(String.self) { return owner }
+      for try await owner in rows.decode((String, Int64).self) { return owner }
       let current = try await self.client.query(
-        "SELECT node FROM \(unescaped: placements) WHERE agent_type = \(id.type.name) AND agent_key = \(id.key)", logger: self.logger)
-      for try await owner in current.decode(String.self) { return owner }
+        "SELECT node, generation FROM \(unescaped: placements) WHERE agent_type = \(id.type.name) AND agent_key = \(id.key)",
+        logger: self.logger)
+      for try await owner in current.decode((String, Int64).self) { return owner }
       return nil
     }
-    guard let owner else {
+    guard let (owner, ownerGeneration) = owner else {
       throw AgentRuntimeError(
         code: .unavailable, message: "node '\(node)' may not place \(id): its generation \(generation) is no longer a member (fenced)")
     }
-    if owner == node {  // known here before the notification comes back
-      state.withLock { $0.cache.apply(.placed(.init(agentType: id.type.name, key: id.key), node: node, generation: generation)) }
-    }
+    // Known here before the notification comes back.
+    state.withLock { $0.cache.apply(.placed(.init(agentType: id.type.name, key: id.key), node: owner, generation: ownerGeneration)) }
     return owner
   }
 

@@ -147,6 +147,12 @@ public final class ClusterDirectory: Service, NodeDirectory, Sendable {
   /// What this node knows of the directory now.
   public var cache: DirectoryCache { state.withLock { $0.cache } }
 
+  /// The cache without its placements, taken under the lock (so that a notification applied
+  /// meanwhile never copies them all).
+  public var routingCache: DirectoryCache {
+    state.withLock { $0.cache.withoutPlacements() }
+  }
+
   /// The node holding `id`, as the cache records it.
   public func owner(of id: AgentId) -> String? {
     state.withLock { $0.cache.owner(of: id) }

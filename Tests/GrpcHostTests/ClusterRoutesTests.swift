@@ -32,7 +32,7 @@ struct ClusterRoutesTests {
   func destinations() throws {
     let directory = cache(serving: ["a": ["svc"], "b": ["svc"], "c": ["other"]], placements: [("svc", "held", "b"), ("svc", "mine", "a")])
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(directory) { directory.owner(of: $0) != nil }
+    routes.update(directory)
     #expect(routes.cache.placements.isEmpty)  // placements stay in the directory
     #expect(destination(routes, try id("svc", "held"), in: directory, servedHere: true) == .node("b"))
     #expect(destination(routes, try id("svc", "mine"), in: directory, servedHere: true) == .local)
@@ -44,7 +44,7 @@ struct ClusterRoutesTests {
 
     // Unplaced `svc` keys: a and b share them, and each node decides alike.
     var fromB = ClusterRoutes(nodeName: "b")
-    fromB.update(directory) { directory.owner(of: $0) != nil }
+    fromB.update(directory)
     var seen: Set<String> = []
     for index in 0..<200 {
       let key = try id("svc", "k\(index)")
@@ -63,7 +63,7 @@ struct ClusterRoutesTests {
   func fromPeers() throws {
     let directory = cache(serving: ["a": ["svc"], "b": ["svc"]], placements: [("svc", "held", "b")])
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(directory) { directory.owner(of: $0) != nil }
+    routes.update(directory)
     for index in 0..<20 {
       #expect(destination(routes, try id("svc", "k\(index)"), in: directory, servedHere: true, fromPeer: true) == .claim)
       #expect(destination(routes, try id("svc", "k\(index)"), in: directory, servedHere: false, fromPeer: true) == .nowhere)
@@ -72,22 +72,15 @@ struct ClusterRoutesTests {
     #expect(destination(routes, try id("svc", "held"), in: directory, servedHere: true, fromPeer: true) == .node("b"))
   }
 
-  @Test("a claim's answer counts before its notification, and is dropped once the directory has it; a node that leaves takes its placements with it")
-  func claimsAndDepartures() throws {
-    var directory = cache(serving: ["a": ["svc"], "b": ["svc"]])
+  @Test("a node that leaves takes its placements with it: their keys are decided again among the nodes left")
+  func departures() throws {
+    var directory = cache(serving: ["a": ["svc"], "b": ["svc"]], placements: [("svc", "k", "b")])
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(directory) { directory.owner(of: $0) != nil }
+    routes.update(directory)
     let key = try id("svc", "k")
-    routes.record(key, owner: "b")
     #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
-    routes.update(directory) { directory.owner(of: $0) != nil }  // the notification has not come yet: the answer stands
-    #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
-    directory.apply(.placed(.init(agentType: "svc", key: "k"), node: "b", generation: 2))
-    routes.update(directory) { directory.owner(of: $0) != nil }
-    #expect(destination(routes, key, in: directory, servedHere: true) == .node("b"))
-    // b leaves: its placements go, and the key is decided again among the nodes left.
     directory.apply(.nodeLeft(name: "b", generation: 2))
-    routes.update(directory) { directory.owner(of: $0) != nil }
+    routes.update(directory)
     #expect(destination(routes, key, in: directory, servedHere: true) == .claim)
   }
 
@@ -98,7 +91,7 @@ struct ClusterRoutesTests {
     directory.apply(.subscribed(ClusterSubscription(id: "s2", node: "c", kind: "prefix", topic: "ne", agentType: "watcher")))
     directory.apply(.subscribed(ClusterSubscription(id: "s3", node: "a", kind: "type", topic: "news", agentType: "local")))
     var routes = ClusterRoutes(nodeName: "a")
-    routes.update(directory) { _ in false }
+    routes.update(directory)
     #expect(routes.remoteTypes(matching: try TopicId(type: "news", source: "s")) == [AgentType("listener"), AgentType("watcher")])
     #expect(routes.remoteTypes(matching: try TopicId(type: "other", source: "s")).isEmpty)
     #expect(routes.remoteOwner(ofSubscription: "s1") == "b")

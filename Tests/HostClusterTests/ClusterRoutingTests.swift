@@ -28,6 +28,7 @@ struct ClusterRoutingTests {
   /// Runs `body` with a running cluster of `names`, each node linked to all the others.
   func withCluster<R: Sendable>(
     _ names: [String], lease: Duration = .seconds(3), rpcTimeout: Duration = .seconds(10), token: String? = nil,
+    tls certificates: TestCertificates? = nil,
     _ body: @Sendable ([Node]) async throws -> R
   ) async throws -> R {
     let url = try TestPostgres.requireURL()
@@ -44,7 +45,13 @@ struct ClusterRoutingTests {
       settings.heartbeatInterval = lease / 3
       let directory = try ClusterDirectory(configuration: settings, logger: logger)
       var configuration = AgentHost.Configuration(address: address, rpcTimeout: rpcTimeout, authToken: token)
-      configuration.cluster = .init(directory: directory, peerToken: token)
+      configuration.cluster = .init(directory: directory, peerToken: token, peerTrustRootsPath: certificates?.path("ca.pem"))
+      if let certificates {
+        // Mutual TLS: workers and the other nodes present certificates from the CA.
+        configuration.tls = .init(
+          certificateChainPath: certificates.path("host.pem"), privateKeyPath: certificates.path("host.key"),
+          clientCertificateTrustRootsPath: certificates.path("ca.pem"))
+      }
       let host = AgentHost(configuration: configuration, logger: logger)
       // The pool outlives the directory, which outlives the host (shutdown runs in reverse order).
       let services = ServiceGroup(configuration: .init(services: [directory.pool, directory, host], logger: quietLogger))
@@ -130,13 +137,15 @@ struct ClusterRoutingTests {
           }
         }
         // Placed in the directory: 20 instances, on both serving nodes.
-        try await eventually(nodes[0], "20 placements") { $0.placements == 20 }
+        try #require(await waitUntil(nodes[0].directory.changes(), within: .seconds(15)) { _ in nodes[0].directory.cache.placements.count == 20 })
         let owners = Set(nodes[0].directory.cache.placements.values.map(\.node))
         #expect(owners == ["b", "c"], "instances spread over the serving nodes: \(owners)")
         #expect(!owners.contains("a"))
         // The same placement seen from every node.
         for node in nodes[1...] {
-          try await eventually(node, "the same placements") { _ in node.directory.cache.placements == nodes[0].directory.cache.placements }
+          try #require(await waitUntil(node.directory.changes(), within: .seconds(15)) { _ in
+            node.directory.cache.placements == nodes[0].directory.cache.placements
+          })
         }
         // An unknown type: a clear error, at once.
         await #expect(throws: AgentRuntimeError.self) {
@@ -266,6 +275,32 @@ struct ClusterRoutingTests {
           configuration: .init(host: nodes[0].address, defaultRPCTimeout: .seconds(5), shutdownGracePeriod: .seconds(1)),
           serializers: testSerializers, logger: quietLogger)
         await #expect(throws: (any Error).self) { try await stranger.run() }
+        group.cancelAll()
+      }
+    }
+  }
+
+  @Test("nodes serving mutual TLS link to each other with their certificates; a worker with its certificate calls across them")
+  func mutualTLSLinks() async throws {
+    let certificates = try TestCertificates.make()
+    defer { certificates.remove() }
+    try await withCluster(["a", "b"], tls: certificates) { nodes in
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        func tlsWorker(_ node: Node) -> GrpcWorkerRuntime {
+          var configuration = GrpcWorkerRuntime.Configuration(host: node.address, defaultRPCTimeout: .seconds(10), shutdownGracePeriod: .seconds(1))
+          configuration.tls = .init(
+            trustRootsPath: certificates.path("ca.pem"), certificateChainPath: certificates.path("worker.pem"),
+            privateKeyPath: certificates.path("worker.key"))
+          let worker = GrpcWorkerRuntime(configuration: configuration, serializers: testSerializers, logger: quietLogger)
+          group.addTask { try await worker.run() }
+          return worker
+        }
+        let caller = tlsWorker(nodes[0])
+        let server = tlsWorker(nodes[1])
+        try await server.register(AgentType("echo")) { id, _ in EchoAgent(id: id, log: Recorder()) }
+        try await served("echo", by: 1, on: nodes)
+        let reply = try await caller.send(ChatMessage(text: "over tls"), to: try AgentId(type: "echo", key: "k"), returning: ChatReply.self)
+        #expect(reply.text.hasPrefix("k heard over tls"))
         group.cancelAll()
       }
     }

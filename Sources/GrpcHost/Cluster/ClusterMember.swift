@@ -32,8 +32,13 @@ struct ClusterMember: Sendable {
       group.addTask { await self.claimInstances() }
       // The links: one task per other node and generation; each ends when its node leaves.
       var linked: [String: Int64] = [:]
+      var installed: (cache: DirectoryCache, problem: String?)?
       for await _ in directory.changes() {
-        let cache = directory.cache
+        // A new placement changes nothing here (the router asks the directory for owners): only
+        // members, their types and subscriptions are installed, and the membership reported.
+        let (cache, problem) = (directory.routingCache, directory.problem)
+        guard installed.map({ $0.cache != cache || $0.problem != problem }) ?? true else { continue }
+        installed = (cache, problem)
         router.updateCluster(cache)
         linked = linked.filter { cache.nodes[$0.key]?.generation == $0.value }
         for node in cache.nodes.values where node.name != directory.nodeName && linked[node.name] != node.generation {
@@ -51,9 +56,8 @@ struct ClusterMember: Sendable {
     var writtenSubscriptions: [String: Subscription] = [:]
     var written = -1
     for await _ in router.changes.subscribe(startingWith: ()) {
-      while !Task.isCancelled {
+      while !Task.isCancelled, router.localRevision != written {  // else another kind of change
         let (revision, types, subscriptions) = router.localDirectoryState
-        guard revision != written else { break }  // another kind of change
         do {
           if types != writtenTypes {
             try await directory.setServedTypes(types)
@@ -111,6 +115,9 @@ struct ClusterMember: Sendable {
 }
 
 extension HostRouter {
+  /// Raised by each change to what this node's workers serve and subscribe to.
+  var localRevision: Int { state.withLock { $0.localRevision } }
+
   /// What this node's workers serve and subscribe to, as the directory records it.
   var localDirectoryState: (revision: Int, types: Set<String>, subscriptions: [String: Subscription]) {
     state.withLock { state in

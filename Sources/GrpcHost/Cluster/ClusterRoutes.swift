@@ -26,16 +26,13 @@ struct ClusterRoutes {
   private(set) var cache = DirectoryCache()
   /// Subscriptions made on other nodes (by node name).
   private(set) var remoteSubscriptions = SubscriptionIndex()
-  /// This node's claims whose notification has not come back yet.
-  private var claimed: [AgentId: String] = [:]
 
   init(nodeName: String) {
     self.nodeName = nodeName
   }
 
-  /// Takes the directory's latest cache (its placements, if any, are not kept); `isPlaced` says
-  /// whether the directory now records an instance, whose claim answer is then dropped here.
-  mutating func update(_ cache: DirectoryCache, isPlaced: (AgentId) -> Bool) {
+  /// Takes the directory's latest cache (its placements, if any, are not kept).
+  mutating func update(_ cache: DirectoryCache) {
     let cache = cache.withoutPlacements()
     if cache.subscriptions != self.cache.subscriptions {
       var index = SubscriptionIndex()
@@ -46,14 +43,6 @@ struct ClusterRoutes {
       remoteSubscriptions = index
     }
     self.cache = cache
-    if !claimed.isEmpty {
-      claimed = claimed.filter { id, owner in !isPlaced(id) && cache.nodes[owner] != nil }
-    }
-  }
-
-  /// Records the directory's answer to a claim, before its notification arrives.
-  mutating func record(_ id: AgentId, owner: String) {
-    claimed[id] = owner
   }
 
   /// Where a message for `id` goes; `owner` is the node the directory records for it, `servedHere`
@@ -63,7 +52,7 @@ struct ClusterRoutes {
   func destination(
     of id: AgentId, owner: String?, servedHere: Bool, fromPeer: Bool, isLinked: (String) -> Bool = { _ in true }
   ) -> Destination {
-    if let owner = owner ?? claimed[id] {
+    if let owner {
       return owner == nodeName ? .local : .node(owner)
     }
     if fromPeer { return servedHere ? .claim : .nowhere }

@@ -68,10 +68,7 @@ extension HostRouter {
 
   /// Takes the directory's latest cache.
   func updateCluster(_ cache: DirectoryCache) {
-    state.withLock { state in
-      let directory = state.directory
-      state.cluster?.update(cache) { directory?.owner(of: $0) != nil }
-    }
+    state.withLock { $0.cluster?.update(cache) }
     notifyWatchers()
   }
 
@@ -128,10 +125,8 @@ extension HostRouter {
   /// The directory's answer to the claim of `id`: `owner` holds it (or the claim failed), and the
   /// messages held for it go on (or get an error).
   func claimed(_ id: AgentId, _ result: Result<String, AgentRuntimeError>) {
-    let held = state.withLock { state -> [HeldMessage] in
-      if case .success(let owner) = result { state.cluster?.record(id, owner: owner) }
-      return state.awaitingPlacement.removeValue(forKey: id) ?? []
-    }
+    // The directory's cache has the answer (see `NodeDirectory.claim`).
+    let held = state.withLock { $0.awaitingPlacement.removeValue(forKey: id) ?? [] }
     switch result {
     case .success(let owner):
       logger.debug("instance placed", metadata: ["instance": "\(id)", "node": "\(owner)", "held": "\(held.count)"])

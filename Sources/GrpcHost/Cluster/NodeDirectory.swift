@@ -16,6 +16,9 @@ public protocol NodeDirectory: Sendable {
   var nodeName: String { get }
   /// What the node knows of the directory now.
   var cache: DirectoryCache { get }
+  /// ``cache`` without its placements (``DirectoryCache/withoutPlacements()``), taken so that
+  /// applying a placement meanwhile never copies them all: what the router keeps.
+  var routingCache: DirectoryCache { get }
   /// The node holding `id`, as ``cache`` records it (a live node), without copying the cache: the
   /// router asks for every message to an instance.
   func owner(of id: AgentId) -> String?
@@ -30,7 +33,7 @@ public protocol NodeDirectory: Sendable {
   /// Removes a subscription of this node's workers.
   func unsubscribe(id: String) async throws
   /// The node that holds `id`: the one already recorded, or this node, which claims it now. One
-  /// owner per instance across the cluster.
+  /// owner per instance across the cluster. The answer is in ``cache`` when this returns.
   ///
   /// - Throws: `AgentRuntimeError` (unavailable) when the directory cannot decide (the database
   ///   is unreachable, or this node is not a member).

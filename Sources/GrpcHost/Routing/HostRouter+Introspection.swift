@@ -60,7 +60,9 @@ extension HostRouter {
   /// Every served agent type, by name.
   var agentTypes: [AgentTypeSummary] {
     state.withLock { state in
-      let subscriptions = Dictionary(grouping: state.subscriptions.all, by: \.agentType)
+      // In a cluster, other nodes' subscriptions too.
+      let remote = state.cluster.map { $0.remoteSubscriptions.all } ?? []
+      let subscriptions = Dictionary(grouping: state.subscriptions.all + remote, by: \.agentType)
       var instances: [AgentType: Int] = [:]
       for id in state.placement.placements.keys { instances[id.type, default: 0] += 1 }
       var types = Set(state.placement.workersByType.keys)
