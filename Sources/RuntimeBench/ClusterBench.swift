@@ -23,6 +23,10 @@ struct ClusterBench: AsyncParsableCommand {
   var rpcCallsPerCaller16: Int = 250
   @Option(help: "New placements per caller (16 callers) in the placement run.")
   var placementsPerCaller: Int = 125
+  @Option(help: "Idle nodes (no workers) that join the cluster too: each listens to the directory's notifications.")
+  var idleNodes: Int = 0
+  @Flag(help: "Skip the single host and the cross-node rows: the same-node row and placements only.")
+  var placementsOnly = false
   @Flag(help: "A few-second smoke run with small numbers.")
   var quick = false
 
@@ -33,8 +37,9 @@ struct ClusterBench: AsyncParsableCommand {
     var rpc1: RPCResult
     var rpc16: RPCResult
     var placements: RPCResult?
-    /// CPU per new placement: the nodes', and PostgreSQL's (every `postgres` process on the machine).
-    var placementNodesCPU: Double?
+    /// CPU per new placement: each node's (the caller's first), and PostgreSQL's (every `postgres`
+    /// process on the machine).
+    var placementNodesCPU: [Double]?
     var placementPostgresCPU: Double?
   }
 
@@ -48,22 +53,24 @@ struct ClusterBench: AsyncParsableCommand {
     let placements = quick ? 10 : placementsPerCaller
     var rows: [Row] = []
 
-    log("single host (no --cluster)")
-    let single = try await HostProcess.start()
-    do {
-      rows.append(try await measure(
-        "single host, no --cluster", caller: single.address, callee: single.address, pids: [single.pid],
-        messages: messages, rpcCalls: rpcCalls, rpc16: rpc16, placements: nil))
-    } catch {
-      try? await single.stop()
-      throw error
+    if !placementsOnly {
+      log("single host (no --cluster)")
+      let single = try await HostProcess.start()
+      do {
+        rows.append(try await measure(
+          "single host, no --cluster", caller: single.address, callee: single.address, pids: [single.pid],
+          messages: messages, rpcCalls: rpcCalls, rpc16: rpc16, placements: nil))
+      } catch {
+        try? await single.stop()
+        throw error
+      }
+      try await single.stop()
     }
-    try await single.stop()
 
     let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
     var nodes: [HostProcess] = []
     do {
-      for name in ["a", "b"] {
+      for name in ["a", "b"] + (0..<idleNodes).map({ "idle\($0)" }) {
         let port = try freeLoopbackPort()
         nodes.append(try await HostProcess.start(port: port, http: true, arguments: [
           "--cluster", url, "--cluster-schema", String(schema), "--node-name", name,
@@ -71,14 +78,17 @@ struct ClusterBench: AsyncParsableCommand {
       }
       for node in nodes { try await waitUntilLinked(node, peers: nodes.count - 1) }
       let (a, b) = (nodes[0], nodes[1])
-      log("cluster of 2 nodes: both workers on node a")
+      let pids = nodes.map(\.pid)
+      log("cluster of \(nodes.count) nodes: both workers on node a")
       rows.append(try await measure(
-        "cluster, both workers on one node", caller: a.address, callee: a.address, pids: [a.pid, b.pid],
+        "cluster, both workers on one node", caller: a.address, callee: a.address, pids: pids,
         messages: messages, rpcCalls: rpcCalls, rpc16: rpc16, placements: placements))
-      log("cluster of 2 nodes: caller on node a, callee on node b")
-      rows.append(try await measure(
-        "cluster, workers on two nodes", caller: a.address, callee: b.address, pids: [a.pid, b.pid],
-        messages: messages, rpcCalls: rpcCalls, rpc16: rpc16, placements: placements))
+      if !placementsOnly {
+        log("cluster of \(nodes.count) nodes: caller on node a, callee on node b")
+        rows.append(try await measure(
+          "cluster, workers on two nodes", caller: a.address, callee: b.address, pids: pids,
+          messages: messages, rpcCalls: rpcCalls, rpc16: rpc16, placements: placements))
+      }
     } catch {
       for node in nodes { try? await node.stop() }
       throw error
@@ -107,16 +117,16 @@ struct ClusterBench: AsyncParsableCommand {
       try await rpcLatency(address: caller, calleeAddress: other, callers: 16, callsPerCaller: rpc16)
     }
     var placed: RPCResult?
-    var placementNodesCPU: Double?
+    var placementNodesCPU: [Double]?
     var placementPostgresCPU: Double?
     if let placements {
-      let nodesBefore = pids.compactMap(cpuSeconds(pid:)).reduce(0, +)
+      let nodesBefore = pids.map { cpuSeconds(pid: $0) ?? 0 }
       let postgresBefore = postgresCPUSeconds()
       let result = try await withTimeout(.seconds(300), "placements") {
         try await rpcLatency(address: caller, calleeAddress: other, callers: 16, callsPerCaller: placements, newKeys: true)
       }
       let count = Double(max(1, result.calls))
-      placementNodesCPU = (pids.compactMap(cpuSeconds(pid:)).reduce(0, +) - nodesBefore) / count * 1e6
+      placementNodesCPU = zip(pids, nodesBefore).map { pid, before in ((cpuSeconds(pid: pid) ?? 0) - before) / count * 1e6 }
       placementPostgresCPU = (postgresCPUSeconds() - postgresBefore) / count * 1e6
       placed = result
     }
@@ -152,7 +162,7 @@ struct ClusterBench: AsyncParsableCommand {
 
   private func table(_ rows: [Row]) -> String {
     var lines = ["machine: \(machineDescription())", ""]
-    lines.append("| | publish msg/s | hosts' CPU per publish | RPC 1 caller p50 / p99 | RPC 16 callers calls/s, p50 / p99 | new placements/s (16 callers), p50 / p99 | CPU per placement: nodes / PostgreSQL |")
+    lines.append("| | publish msg/s | hosts' CPU per publish | RPC 1 caller p50 / p99 | RPC 16 callers calls/s, p50 / p99 | new placements/s (16 callers), p50 / p99 | CPU per placement: node a + node b (+ idle nodes) / PostgreSQL |")
     lines.append("|---|---|---|---|---|---|---|")
     func micro(_ value: Double) -> String { String(format: "%.0f µs", value) }
     for row in rows {
@@ -163,7 +173,7 @@ struct ClusterBench: AsyncParsableCommand {
         "| \(row.setup) | \(String(format: "%.0f", row.publish.messagesPerSecond)) | \(row.publishCPU.map(micro) ?? "n/a") "
           + "| \(micro(row.rpc1.p50Microseconds)) / \(micro(row.rpc1.p99Microseconds)) "
           + "| \(String(format: "%.0f", row.rpc16.callsPerSecond)), \(micro(row.rpc16.p50Microseconds)) / \(micro(row.rpc16.p99Microseconds)) "
-          + "| \(placements) | \(row.placementNodesCPU.map(micro) ?? "n/a") / \(row.placementPostgresCPU.map(micro) ?? "n/a") |")
+          + "| \(placements) | \(row.placementNodesCPU.map { $0.map(micro).joined(separator: " + ") } ?? "n/a") / \(row.placementPostgresCPU.map(micro) ?? "n/a") |")
     }
     return lines.joined(separator: "\n")
   }
