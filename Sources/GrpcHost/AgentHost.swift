@@ -40,6 +40,9 @@ import Synchronization
 /// - It serves `grpc.health.v1.Health`, optional TLS or mutual TLS (``Configuration/tls``), an
 ///   optional bearer token (``Configuration/authToken``), and Prometheus metrics over HTTP
 ///   (``Configuration/httpAddress``, ``metricsText()``).
+/// - With ``Configuration/cluster``, it is one node of a cluster of hosts that act as one bus,
+///   sharing a directory (``NodeDirectory``): calls and publishes reach agents whose workers are
+///   connected to other nodes (see ``Cluster``).
 ///
 /// Lifecycle: ``run()`` binds, serves until graceful shutdown (or ``beginGracefulShutdown()``), then
 /// answers pending RPCs with an error, closes every stream, and returns.

@@ -152,6 +152,58 @@ def test_python_and_swift_workers_on_different_nodes_exchange_publishes_and_rpcs
     run(scenario())
 
 
+class SSEReader:
+    """A topic stream (`GET /v1/topics/TYPE/events`) on a node's gateway, read line by line."""
+
+    def __init__(self, http_address: str, topic_type: str) -> None:
+        host, port = http_address.rsplit(":", 1)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=WAIT)
+        self.connection.request("GET", f"/v1/topics/{topic_type}/events")
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200, self.response.status
+        self.next_data("tap open")
+
+    def next_data(self, comment: str | None = None) -> str:
+        """The next `data:` line (or, with `comment`, the comment line holding it)."""
+        while True:
+            line = self.response.fp.readline().decode().rstrip("\n")
+            assert line or not self.response.fp.closed, "the stream ended"
+            if comment and line.startswith(":") and comment in line:
+                return line
+            if not comment and line.startswith("data:"):
+                return line[len("data:"):].strip()
+
+    def close(self) -> None:
+        self.response.close()  # the response holds the socket open: close it first
+        self.connection.close()
+
+
+def test_a_topic_stream_on_one_node_sees_publishes_made_through_another():
+    """An SSE reader on node c's gateway sees a publish that an AutoGen worker makes through node
+    a, for a listener on a: a node whose gateway has readers gets every publish."""
+
+    async def scenario():
+        async with cluster("a", "b", "c") as nodes, AsyncExitStack() as stack:
+            _, received = await listening_worker(stack, nodes["a"].address)
+            publisher = await stack.enter_async_context(python_worker(nodes["a"].address))
+            reader = await asyncio.to_thread(SSEReader, nodes["c"].http, "interop.reply")
+            try:
+                # Node a learns through the directory that c's gateway has a reader.
+                await asyncio.to_thread(eventually, "a knows c is watching",
+                                        lambda: any(n["name"] == "c" and n["watching"] for n in nodes["a"].cluster()["nodes"]))
+                await publisher.publish_message(InteropMessage("seen on c", 7), TopicId("interop.reply", "s1"))
+                data = json.loads(await asyncio.to_thread(reader.next_data))
+                assert data["data"] == {"text": "seen on c", "count": 7} and (data["type"], data["source"]) == ("interop.reply", "s1"), data
+                assert (await next_received(received))[2] == InteropMessage("seen on c", 7)
+            finally:
+                reader.close()
+            # The reader gone, c is no longer sent every publish.
+            await asyncio.to_thread(eventually, "c no longer watching",
+                                    lambda: not any(n["name"] == "c" and n["watching"] for n in nodes["a"].cluster()["nodes"]))
+
+    run(scenario())
+
+
 def test_exactly_once_publish_and_sticky_placement_across_nodes():
     """Two AutoGen workers serve py_listener and py_oracle, on nodes a and c; the publisher is on
     node b. Each publish reaches one instance per source (type, prefix and default subscriptions),

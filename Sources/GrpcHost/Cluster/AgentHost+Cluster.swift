@@ -14,6 +14,8 @@ extension AgentHost {
     public var isSelf: Bool
     /// Whether this node has a link to it (always false for itself).
     public var linked: Bool
+    /// Whether its gateway has topic readers (SSE, `Subscribe`): it is then sent every publish.
+    public var watching: Bool
   }
 
   /// The cluster as this node sees it.
@@ -40,8 +42,10 @@ extension AgentHost {
       nodes: cache.nodes.values.sorted { $0.name < $1.name }.map { node in
         ClusterNodeStatus(
           name: node.name, address: node.address, generation: node.generation,
-          agentTypes: (cache.types[node.name] ?? []).sorted(), isSelf: node.name == directory.nodeName,
-          linked: linked.contains(node.name))
+          agentTypes: (cache.types[node.name] ?? []).filter { $0 != ClusterRoutes.watchingMarker }.sorted(),
+          isSelf: node.name == directory.nodeName,
+          linked: linked.contains(node.name),
+          watching: cache.types[node.name]?.contains(ClusterRoutes.watchingMarker) ?? false)
       },
       placements: cache.placements.count,
       problem: directory.problem)

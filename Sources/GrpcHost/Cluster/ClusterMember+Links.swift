@@ -8,32 +8,38 @@ import Prometheus
 import Synchronization
 
 extension ClusterMember {
-  /// Keeps a link to `node` (this generation of it) while the directory lists it: connects,
-  /// serves the link until it breaks, and connects again after a pause.
+  /// Keeps a link to `node` (this generation of it) until `gone` (the directory no longer lists
+  /// it): connects, serves the link until it breaks, and connects again after a pause.
   ///
   /// A link is this node's `OpenChannel` to the peer, authenticated as a worker's would be (the
   /// cluster's token, TLS). The router sends on it the requests and events for instances the peer
   /// holds, and routes what comes back (responses, chunks) as the peer's answers. While there is
   /// no link the router answers calls for the peer's instances at once with an error.
-  func maintainLink(to node: ClusterNode) async {
+  func maintainLink(to node: ClusterNode, until gone: OneShot<Void>) async {
     var delay = Duration.milliseconds(50)
-    while !Task.isCancelled, directory.cache.nodes[node.name]?.generation == node.generation {
-      let outcome = await withTaskGroup(of: String?.self) { group in
+    while !Task.isCancelled {
+      // The link, until it ends or the node goes; then a pause, unless the node went.
+      let problem = await withTaskGroup(of: String?.self) { group in
         group.addTask { await self.serveLink(to: node) }
         group.addTask {
-          // Ends the link when the node leaves the directory (or joins again as another generation).
-          for await _ in self.directory.changes() where self.directory.cache.nodes[node.name]?.generation != node.generation {
-            return nil
-          }
+          _ = try? await gone.value()
           return nil
         }
         let first = await group.next() ?? nil
         group.cancelAll()
         return first
       }
-      guard let problem = outcome else { return }
+      guard let problem else { return }
       logger.warning("link to a peer node lost", metadata: ["node": "\(node.name)", "address": "\(node.address)", "error": "\(problem)"])
-      guard (try? await Task.sleep(for: delay)) != nil else { return }
+      let pause = delay
+      let stop = await withTaskGroup(of: Bool.self) { group in
+        group.addTask { (try? await Task.sleep(for: pause)) == nil }
+        group.addTask { (try? await gone.value()) != nil || Task.isCancelled }
+        let first = await group.next() ?? true
+        group.cancelAll()
+        return first
+      }
+      if stop { return }
       delay = min(delay * 2, .seconds(1))
     }
   }

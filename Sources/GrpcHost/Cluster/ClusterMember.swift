@@ -30,8 +30,9 @@ struct ClusterMember: Sendable {
     await withDiscardingTaskGroup { group in
       group.addTask { await self.writeLocalState() }
       group.addTask { await self.claimInstances() }
-      // The links: one task per other node and generation; each ends when its node leaves.
-      var linked: [String: Int64] = [:]
+      // The links: one task per other node and generation, ended when its node leaves (or joins
+      // again as another generation).
+      var linked: [String: (generation: Int64, gone: OneShot<Void>)] = [:]
       var installed: (cache: DirectoryCache, problem: String?)?
       for await _ in directory.changes() {
         // A new placement changes nothing here (the router asks the directory for owners): only
@@ -40,12 +41,17 @@ struct ClusterMember: Sendable {
         guard installed.map({ $0.cache != cache || $0.problem != problem }) ?? true else { continue }
         installed = (cache, problem)
         router.updateCluster(cache)
-        linked = linked.filter { cache.nodes[$0.key]?.generation == $0.value }
-        for node in cache.nodes.values where node.name != directory.nodeName && linked[node.name] != node.generation {
-          linked[node.name] = node.generation
-          group.addTask { await self.maintainLink(to: node) }
+        for (name, link) in linked where cache.nodes[name]?.generation != link.generation {
+          link.gone.resolve(.success(()))
+          linked[name] = nil
+        }
+        for node in cache.nodes.values where node.name != directory.nodeName && linked[node.name] == nil {
+          let gone = OneShot<Void>()
+          linked[node.name] = (node.generation, gone)
+          group.addTask { await self.maintainLink(to: node, until: gone) }
         }
       }
+      for link in linked.values { link.gone.resolve(.success(())) }
     }
   }
 
@@ -118,12 +124,14 @@ extension HostRouter {
   /// Raised by each change to what this node's workers serve and subscribe to.
   var localRevision: Int { state.withLock { $0.localRevision } }
 
-  /// What this node's workers serve and subscribe to, as the directory records it.
+  /// What this node's workers serve and subscribe to, as the directory records it (with the
+  /// watching marker while its gateway has topic readers).
   var localDirectoryState: (revision: Int, types: Set<String>, subscriptions: [String: Subscription]) {
-    state.withLock { state in
+    let watching = tap.openReaders > 0
+    return state.withLock { state in
       (
         state.localRevision,
-        Set(state.placement.workersByType.keys.map(\.name)),
+        Set(state.placement.workersByType.keys.map(\.name) + (watching ? [ClusterRoutes.watchingMarker] : [])),
         Dictionary(uniqueKeysWithValues: state.subscriptions.all.map { ($0.id, $0) })
       )
     }

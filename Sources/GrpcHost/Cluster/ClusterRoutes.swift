@@ -22,8 +22,15 @@ struct ClusterRoutes {
     case nowhere
   }
 
+  /// Recorded among a node's types while its gateway has topic readers (SSE, `Subscribe`): every
+  /// publish is then sent to it, so that its readers see the whole cluster's. Not a valid agent
+  /// type name, so it never matches one.
+  static let watchingMarker = "$watching"
+
   let nodeName: String
   private(set) var cache = DirectoryCache()
+  /// Other nodes whose gateways have topic readers.
+  private(set) var watchingNodes: [String] = []
   /// Subscriptions made on other nodes (by node name).
   private(set) var remoteSubscriptions = SubscriptionIndex()
 
@@ -43,6 +50,9 @@ struct ClusterRoutes {
       remoteSubscriptions = index
     }
     self.cache = cache
+    watchingNodes = cache.types.compactMap { node, types in
+      node != nodeName && types.contains(Self.watchingMarker) && cache.nodes[node] != nil ? node : nil
+    }.sorted()
   }
 
   /// Where a message for `id` goes; `owner` is the node the directory records for it, `servedHere`

@@ -115,6 +115,10 @@ extension HostRouter {
       }
     }
     var copies = local.isEmpty ? [] : state.localCopies(to: local, source: topic.source, topic: topic, matching: matching)
+    if link.peerNode == nil {
+      // Nodes whose gateways have topic readers get every publish, for them (none to deliver).
+      for node in cluster.watchingNodes where byNode[node] == nil { byNode[node] = [] }
+    }
     for (node, types) in byNode.sorted(by: { $0.key < $1.key }) {
       guard let peer = state.peers[node] else { continue }
       copies.append(EventCopy(link: peer, recipients: .nodeTypes(types)))

@@ -291,7 +291,8 @@ enum GatewayOpenAPI {
                 "generation",
                 "agentTypes",
                 "isSelf",
-                "linked"
+                "linked",
+                "watching"
               ],
               "properties": {
                 "name": {
@@ -317,6 +318,10 @@ enum GatewayOpenAPI {
                 "linked": {
                   "type": "boolean",
                   "description": "Whether this node has a link to it."
+                },
+                "watching": {
+                  "type": "boolean",
+                  "description": "Whether its gateway has topic readers (SSE, Subscribe): it is then sent every publish."
                 }
               }
             },

@@ -78,7 +78,7 @@ struct HTTPGateway: Sendable {
     // Other methods on these paths: 405 with Allow, not the router's 404.
     for (path, allowed) in [
       ("/healthz", [HTTPRequest.Method.get]), ("/metrics", [.get]), ("/openapi.json", [.get]), ("/v1/agent-types", [.get]),
-      ("/v1/overview", [.get]), ("/v1/workers", [.get]),
+      ("/v1/overview", [.get]), ("/v1/workers", [.get]), ("/v1/cluster", [.get]),
       ("/v1/agents/{type}/{key}", [.post]), ("/v1/topics/{type}/{source}", [.post]), ("/v1/topics/{type}/events", [.get, .post]),
     ] {
       for method in Self.methods where !allowed.contains(method) {

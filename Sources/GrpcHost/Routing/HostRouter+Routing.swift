@@ -202,7 +202,7 @@ extension HostRouter {
     metrics.eventsRouted.increment()
     metrics.eventDeliveries.increment(by: Int64(copies.count))
     span?.attributes["agents.deliveries"] = copies.count
-    if link.peerNode == nil { tap.offer(event) }  // a peer's event was offered on its node
+    tap.offer(event)  // a peer node sends each publish here once
     send(copies, of: event)
   }
 

@@ -118,7 +118,13 @@ final class HostRouter: Sendable {
     self.logger = logger
     self.metrics = metrics
     self.tap = tap
-    defer { tap.observeReaders { [weak self] in self?.notifyWatchers() } }
+    defer {
+      tap.observeReaders { [weak self] in
+        // In a cluster, whether this node's gateway has readers is recorded in the directory.
+        self?.state.withLock { $0.localRevision += 1 }
+        self?.notifyWatchers()
+      }
+    }
     (sweeperWakeups, sweeperWakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     (claimRequests, claimRequest) = AsyncStream.makeStream()
   }
