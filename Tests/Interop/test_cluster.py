@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 from autogen_core import AgentId, DefaultTopicId, TopicId
 from conftest import HOST_RPC_TIMEOUT, WAIT, Process, binary, free_port, swift_peer
-from test_interop import InteropMessage, InteropQuestion, Oracle, command, expect_error, listening_worker, next_received, python_worker, run
+from test_state import add_until_answered
+from test_interop import InteropMessage, InteropQuestion, command, expect_error, listening_worker, next_received, python_worker, run
 
 PG_URL = os.environ.get("AGENTS_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(
@@ -43,17 +44,6 @@ def http_get(address: str, path: str) -> tuple[int, dict]:
     connection = http.client.HTTPConnection(host, int(port), timeout=WAIT)
     try:
         connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
-
-
-def http_post(address: str, path: str, body: dict) -> tuple[int, dict]:
-    host, port = address.rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=WAIT)
-    try:
-        connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"{}")
     finally:
@@ -312,18 +302,6 @@ def test_kill_9_of_a_node_under_load():
     run(scenario())
 
 
-def add(http_address: str, key: str, failures: list) -> dict:
-    """LedgerAdd(key) to swift_ledger/k1 through a node's gateway, retried (same key) until answered."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        status, body = http_post(http_address, "/v1/agents/swift_ledger/k1?type=LedgerAdd&timeout=5", {"id": key, "work_ms": 1})
-        if status == 200:
-            return body
-        failures.append((key, status, body.get("code")))
-        assert time.monotonic() < deadline, f"no answer for {key}: {failures[-3:]}"
-        time.sleep(0.05)
-
-
 def test_a_stateful_agent_continues_from_its_stored_state_after_its_node_dies():
     """swift_ledger/k1 lives on the worker of node b (its state in the cluster's shared PostgreSQL
     store). Node b and its worker get SIGKILL after 10 keys; the worker of node c takes the
@@ -335,7 +313,7 @@ def test_a_stateful_agent_continues_from_its_stored_state_after_its_node_dies():
             await asyncio.to_thread(eventually, "a knows swift_ledger", lambda: serving(nodes["a"], "swift_ledger", 1))
             run_id = uuid.uuid4().hex[:8]
             failures: list = []
-            first = [await asyncio.to_thread(add, nodes["a"].http, f"{run_id}-{n}", failures) for n in range(10)]
+            first = [await asyncio.to_thread(add_until_answered, nodes["a"].http, f"{run_id}-{n}", failures) for n in range(10)]
             assert {a["worker"] for a in first} == {"on-b"}
             base = first[0]["count"] - 1  # the agent's state may hold earlier runs' keys
             assert first[-1]["count"] == base + 10
@@ -345,7 +323,7 @@ def test_a_stateful_agent_continues_from_its_stored_state_after_its_node_dies():
             on_b.proc.kill()
             await asyncio.to_thread(nodes["b"].kill)
             killed_at = time.monotonic()
-            rest = [await asyncio.to_thread(add, nodes["a"].http, f"{run_id}-{n}", failures) for n in range(10, 20)]
+            rest = [await asyncio.to_thread(add_until_answered, nodes["a"].http, f"{run_id}-{n}", failures) for n in range(10, 20)]
             moved_after = time.monotonic() - killed_at
             assert {a["worker"] for a in rest} == {"on-c"}
             assert rest[-1]["count"] == base + 20, rest[-1]
