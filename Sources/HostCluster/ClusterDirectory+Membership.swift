@@ -95,10 +95,15 @@ extension ClusterDirectory {
     return false
   }
 
-  /// Deletes the nodes whose lease has expired: their types, subscriptions and placements go too.
+  /// Deletes the other nodes whose lease has expired: their types, subscriptions and placements go
+  /// too. Never this node's own row (whose lease it has just renewed): a node leaves, or is
+  /// removed by another.
   func reapExpiredNodes() async throws {
     let rows = try await client.query(
-      "DELETE FROM \(unescaped: schema.table("agents_nodes")) WHERE lease_expires_at < now() RETURNING name, generation",
+      """
+      DELETE FROM \(unescaped: schema.table("agents_nodes")) WHERE lease_expires_at < now() AND name <> \(configuration.nodeName)
+      RETURNING name, generation
+      """,
       logger: logger)
     for try await (name, generation) in rows.decode((String, Int64).self) {
       logger.notice("node's lease expired: removed from the cluster", metadata: ["node": "\(name)", "generation": "\(generation)"])

@@ -248,7 +248,8 @@ struct ClusterRoutingTests {
         try await eventually(nodes[0], "b gone") { status in !status.nodes.contains { $0.name == "b" } }
         let reply = try await caller.send(ChatMessage(text: "again"), to: id, returning: ChatReply.self)
         #expect(reply.text.hasPrefix("k heard again"))
-        #expect(nodes[0].directory.cache.owner(of: id) == "c")
+        // c claimed it; a learns so by the directory's notification.
+        #expect(await waitUntil(nodes[0].directory.changes(), within: .seconds(10)) { _ in nodes[0].directory.cache.owner(of: id) == "c" })
         group.cancelAll()
       }
     }
