@@ -3,6 +3,9 @@ import AgentWire
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -79,30 +82,42 @@ struct GatewayBench: AsyncParsableCommand {
       addCalls("http invoke, 16 callers", http16)
       rows.append(("http / worker p50 at 1 caller", String(format: "%.2f x", http1.p50Microseconds / worker1.p50Microseconds)))
 
+      // Each publish run with the CPU it cost the host and this process (publisher, sink and the
+      // SSE readers), per message.
+      func publishRun(readersOn topic: String?) async throws -> (PublishResult, delivered: Int, host: Double?, bench: Double?) {
+        let bench = cpuSeconds(pid: getpid())
+        let ((result, delivered), host) = try await measuringHostCPU(pid: host.pid, count: messages) {
+          guard let topic else { return (try await publishThroughput(address: host.address, hostPid: host.pid, count: messages), 0) }
+          return try await withSSEReaders(client, http, count: readers, topic: topic) {
+            try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+          }
+        }
+        var benchCPU: Double?
+        if let bench, let after = cpuSeconds(pid: getpid()) { benchCPU = (after - bench) / Double(messages) * 1e6 }
+        return (result, delivered, host, benchCPU)
+      }
       log("publish, no SSE reader")
-      let bare = try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+      let bare = try await publishRun(readersOn: nil)
       log("publish, \(readers) SSE readers on another topic")
-      let (idle, _) = try await withSSEReaders(client, http, count: readers, topic: "bench.other") {
-        try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
-      }
+      let idle = try await publishRun(readersOn: "bench.other")
       log("publish, \(readers) SSE readers on the published topic")
-      let (fanOut, delivered) = try await withSSEReaders(client, http, count: readers, topic: "bench.topic") {
-        try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
-      }
-      func publish(_ label: String, _ result: PublishResult) {
-        rows.append((label, String(format: "%.0f msg/s (%d/%d delivered)", result.messagesPerSecond, result.received, result.messages)))
+      let fanOut = try await publishRun(readersOn: "bench.topic")
+      func publish(_ label: String, _ run: (PublishResult, delivered: Int, host: Double?, bench: Double?)) {
+        rows.append((label, String(
+          format: "%.0f msg/s (%d/%d delivered); CPU per message: host %.1f µs, bench %.1f µs", run.0.messagesPerSecond,
+          run.0.received, run.0.messages, run.host ?? .nan, run.bench ?? .nan)))
       }
       publish("publish, no SSE reader", bare)
       publish("publish, \(readers) SSE readers on another topic", idle)
       publish("publish, \(readers) SSE readers on the topic", fanOut)
-      rows.append(("SSE events received (all readers)", "\(delivered) of \(readers * messages)"))
+      rows.append(("SSE events received (all readers)", "\(fanOut.delivered) of \(readers * messages)"))
       rows.append(("publish with idle / full-fan-out readers vs none", String(
-        format: "%.0f%% / %.0f%%", 100 * idle.messagesPerSecond / bare.messagesPerSecond,
-        100 * fanOut.messagesPerSecond / bare.messagesPerSecond)))
+        format: "%.0f%% / %.0f%%", 100 * idle.0.messagesPerSecond / bare.0.messagesPerSecond,
+        100 * fanOut.0.messagesPerSecond / bare.0.messagesPerSecond)))
       let width = rows.map(\.0.count).max() ?? 0
       print(rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n"))
       let errors = worker1.errors + worker16.errors + http1.errors + http16.errors
-      guard errors == 0, [bare, idle, fanOut].allSatisfy({ $0.missing == 0 && $0.duplicates == 0 }) else {
+      guard errors == 0, [bare.0, idle.0, fanOut.0].allSatisfy({ $0.missing == 0 && $0.duplicates == 0 }) else {
         throw BenchError(description: "errors or inexact delivery in the gateway benchmark")
       }
   }
@@ -151,18 +166,15 @@ func withSSEReaders<R: Sendable>(
         let request = HTTPClientRequest(url: "http://\(http)/v1/topics/\(topic)/events")
         let response = try await client.execute(request, timeout: .seconds(600))
         counts.open.add(1, ordering: .relaxed)
-        // Each event has one "id: …" line; count them without parsing, carrying a partial line
-        // across chunks.
-        var line: [UInt8] = []
+        // Each event frame starts a line with "id: " right after the blank line that ends the
+        // frame (or the opening comment) before it: count "\n\nid: " without parsing, as a
+        // remote reader would cost the host nothing here; a few bytes carry across chunks.
+        var carry: [UInt8] = []
         for try await chunk in response.body {
-          for byte in chunk.readableBytesView {
-            if byte == UInt8(ascii: "\n") {
-              if line.starts(with: "id: ".utf8) { counts.received.add(1, ordering: .relaxed) }
-              line.removeAll(keepingCapacity: true)
-            } else if line.count < 4 {
-              line.append(byte)
-            }
-          }
+          var bytes = carry
+          bytes.append(contentsOf: chunk.readableBytesView)
+          counts.received.add(countFrames(bytes), ordering: .relaxed)
+          carry = Array(bytes.suffix(frameMark.count - 1))
         }
       }
     }
@@ -180,6 +192,30 @@ func withSSEReaders<R: Sendable>(
     }
     group.cancelAll()
     return (result, counts.received.load(ordering: .relaxed))
+  }
+}
+
+private let frameMark = Array("\n\nid: ".utf8)
+
+/// How many times `frameMark` occurs in `bytes` (memchr for its first byte, so a reader costs
+/// the bench little).
+private func countFrames(_ bytes: [UInt8]) -> Int {
+  bytes.withUnsafeBytes { buffer in
+    guard let base = buffer.baseAddress else { return 0 }
+    var offset = 0
+    var found = 0
+    while offset + frameMark.count <= buffer.count,
+      let match = memchr(base + offset, Int32(frameMark[0]), buffer.count - offset - frameMark.count + 1)
+    {
+      let at = UnsafeRawPointer(match) - base
+      if frameMark.indices.allSatisfy({ buffer[at + $0] == frameMark[$0] }) {
+        found += 1
+        offset = at + frameMark.count
+      } else {
+        offset = at + 1
+      }
+    }
+    return found
   }
 }
 

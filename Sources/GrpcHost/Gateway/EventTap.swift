@@ -61,60 +61,19 @@ package enum TapItem: Sendable {
 /// The passive tap on the host's publishes behind the gateway's SSE and `Subscribe` streams.
 ///
 /// Every routed publish gets a sequence number and goes into a bounded ring, so a reader that
-/// reconnects with the last sequence it saw gets what the ring still holds. Readers never slow the
-/// bus: each takes its events in batches from a bounded queue, and one that falls
-/// ``readerBuffer`` events behind is dropped (its queue ends with ``TapReader/overflowed`` set).
-/// A tap creates no agent and changes no delivery.
+/// reconnects with the last sequence it saw gets what the ring still holds.
+///
+/// Readers never slow the bus. Readers with the same filter share one bounded feed: a publish is
+/// appended once per matching filter, not once per reader, and each reader is a position in its
+/// feed that takes everything after it in one batch. A reader that falls more than
+/// ``readerBuffer`` events behind is dropped as the feed moves past it (its ``TapReader/next()``
+/// then ends with ``TapReader/overflowed`` set). A tap creates no agent and changes no delivery.
 package final class EventTap: Sendable {
-  private struct Reader {
-    var filter: TapFilter
-    var reader: TapReader
-  }
-
-  private struct State {
-    var ring = Deque<TappedEvent>()
-    var nextSequence: UInt64 = 1
-    var readers: [Int: Reader] = [:]
-    /// Readers of exact topic types, by type; readers of prefixes apart. So a publish looks at
-    /// the readers of its own type only, not at every reader.
-    var exact: [String: Set<Int>] = [:]
-    var prefixed: Set<Int> = []
-    var nextReader = 0
-    var isClosed = false
-
-    mutating func add(_ reader: Reader, id: Int) {
-      readers[id] = reader
-      if reader.filter.isPrefix {
-        prefixed.insert(id)
-      } else {
-        exact[reader.filter.topicType, default: []].insert(id)
-      }
-    }
-
-    mutating func remove(_ id: Int) -> Reader? {
-      guard let reader = readers.removeValue(forKey: id) else { return nil }
-      if reader.filter.isPrefix {
-        prefixed.remove(id)
-      } else {
-        exact[reader.filter.topicType]?.remove(id)
-        if exact[reader.filter.topicType]?.isEmpty == true { exact[reader.filter.topicType] = nil }
-      }
-      return reader
-    }
-
-    func matching(_ event: RawCloudEvent) -> [Int] {
-      var ids: [Int] = []
-      for id in exact[event.type] ?? [] where readers[id]!.filter.matches(event) { ids.append(id) }
-      for id in prefixed where readers[id]!.filter.matches(event) { ids.append(id) }
-      return ids
-    }
-  }
-
+  private let state = Mutex(TapState())
   /// How many recent events are kept for replay.
   package let ringCapacity: Int
   /// How many events a reader may fall behind before it is dropped.
   package let readerBuffer: Int
-  private let state = Mutex(State())
   /// Readers open; with no ring and no reader, a publish costs the tap one atomic load.
   private let readerCount = Atomic<Int>(0)
   /// Told when readers open or close (the router's watchers, for tests and metrics).
@@ -134,34 +93,21 @@ package final class EventTap: Sendable {
     observer.withLock { $0 }?()
   }
 
-  /// Records a routed publish and hands it to matching readers. Called by the router for every
-  /// publish, so it does as little as it can.
+  /// Records a routed publish and hands it to the feeds whose filter it matches. Called by the
+  /// router for every publish, so it does as little as it can: its cost does not grow with the
+  /// number of readers.
   package func offer(_ event: RawCloudEvent) {
     guard ringCapacity > 0 || readerCount.load(ordering: .relaxed) > 0 else { return }
-    let dropped = state.withLock { state -> [TapReader] in
-      guard !state.isClosed else { return [] }
-      var tapped = TappedEvent(sequence: state.nextSequence, event: event)
-      state.nextSequence += 1
-      let matching = state.readers.isEmpty ? [] : state.matching(event)
-      if !matching.isEmpty { tapped.rendering = RenderingCache() }
-      if ringCapacity > 0 {
-        if state.ring.count == ringCapacity { state.ring.removeFirst() }
-        state.ring.append(tapped)
-      }
-      // Append under the lock so that every reader sees sequence order.
-      var dropped: [TapReader] = []
-      for id in matching {
-        let reader = state.readers[id]!.reader
-        if case .full = reader.queue.append(.event(tapped), limit: readerBuffer) {
-          _ = state.remove(id)
-          dropped.append(reader)
-        }
-      }
-      return dropped
+    let (woken, dropped) = state.withLock { state in
+      state.offer(event, ringCapacity: ringCapacity, readerBuffer: readerBuffer)
     }
+    for waiter in woken { waiter.resume() }
     guard !dropped.isEmpty else { return }
     readerCount.subtract(dropped.count, ordering: .relaxed)
-    for reader in dropped { reader.drop() }
+    for reader in dropped {
+      reader.handle.markOverflowed()
+      reader.waiter?.resume()
+    }
     readersChanged()
   }
 
@@ -171,85 +117,97 @@ package final class EventTap: Sendable {
     defer { readersChanged() }
     return state.withLock { state in
       let reader = TapReader(tap: self, id: state.nextReader)
-      state.nextReader += 1
-      guard !state.isClosed else {
-        reader.queue.finish()
-        return reader
-      }
-      if let sequence {
-        for tapped in state.ring where tapped.sequence > sequence && filter.matches(tapped.event) {
-          reader.queue.append(.event(tapped))
-        }
-      }
-      state.add(Reader(filter: filter, reader: reader), id: reader.id)
-      readerCount.add(1, ordering: .relaxed)
+      state.open(reader, filter, after: sequence)
+      if !state.isClosed { readerCount.add(1, ordering: .relaxed) }
       return reader
     }
   }
 
-  fileprivate func close(reader id: Int) {
-    let reader = state.withLock { $0.remove(id) }
-    guard let reader else { return }
-    readerCount.subtract(1, ordering: .relaxed)
-    reader.reader.queue.finish()
-    readersChanged()
-  }
-
-  /// Ends every reader (host shutdown); later readers end at once.
+  /// Ends every reader (host shutdown): each gets what it has not taken yet, then the end. Later
+  /// readers end at once.
   package func closeAll() {
-    let readers = state.withLock { state -> [Reader] in
-      state.isClosed = true
-      defer {
-        state.readers = [:]
-        state.exact = [:]
-        state.prefixed = []
-      }
+    let waiters = state.withLock { state in
       readerCount.store(0, ordering: .relaxed)
-      return Array(state.readers.values)
+      return state.closeAll()
     }
-    for reader in readers { reader.reader.queue.finish() }
+    for waiter in waiters { waiter.resume() }
   }
 
   /// Readers currently open.
   package var openReaders: Int { readerCount.load(ordering: .relaxed) }
 
+  // MARK: For TapReader
+
+  func take(_ id: Int) -> TapState.Taken {
+    state.withLock { $0.take(id, isCancelled: Task.isCancelled) }
+  }
+
+  /// Parks `waiter` until reader `id` has something; false (nothing parked) when it already has.
+  func park(_ id: Int, _ waiter: CheckedContinuation<Void, Never>) -> Bool {
+    state.withLock { $0.park(id, waiter, isCancelled: Task.isCancelled) }
+  }
+
+  func unpark(_ id: Int) -> CheckedContinuation<Void, Never>? {
+    state.withLock { $0.unpark(id) }
+  }
+
+  func keepAlive(_ id: Int) {
+    state.withLock { $0.keepAlive(id) }?.resume()
+  }
+
+  func close(_ id: Int) {
+    let closed = state.withLock { $0.close(id) }
+    guard let closed else { return }
+    if !closed.afterShutdown { readerCount.subtract(1, ordering: .relaxed) }
+    closed.waiter?.resume()
+    readersChanged()
+  }
 }
 
-/// One reader of an ``EventTap``.
+/// One reader of an ``EventTap``: a position in the feed of its filter.
 package final class TapReader: Sendable {
-  fileprivate let queue = BatchQueue<TapItem>()
   private let tap: EventTap
-  fileprivate let id: Int
+  let id: Int
   private let overflow = Atomic<Bool>(false)
   private let ending = Mutex<AgentRuntimeError?>(nil)
 
-  fileprivate init(tap: EventTap, id: Int) {
+  init(tap: EventTap, id: Int) {
     self.tap = tap
     self.id = id
   }
 
   /// What has arrived since the last call, in sequence order, waiting for at least one item; nil
-  /// once the reader is closed, dropped for falling behind (see ``overflowed``), or the host shuts
-  /// down. One consumer at a time.
+  /// once the reader is closed, dropped for falling behind (see ``overflowed``), the host shuts
+  /// down, or the consuming task is cancelled. One consumer at a time.
   package func next() async -> [TapItem]? {
-    await queue.next()
+    while true {
+      switch tap.take(id) {
+      case .batch(let items): return items
+      case .end: return nil
+      case .empty: break
+      }
+      await withTaskCancellationHandler {
+        await withCheckedContinuation { continuation in
+          if !tap.park(id, continuation) { continuation.resume() }
+        }
+      } onCancel: {
+        tap.unpark(id)?.resume()
+      }
+    }
   }
 
   /// Adds a ``TapItem/keepAlive`` for the consumer (an SSE writer's idle tick).
   package func keepAlive() {
-    queue.append(.keepAlive)
+    tap.keepAlive(id)
   }
 
   /// Whether the reader was dropped because it fell more than the tap's buffer behind.
   package var overflowed: Bool { overflow.load(ordering: .acquiring) }
 
-  fileprivate func drop() {
-    overflow.store(true, ordering: .releasing)
-    queue.finish()
-  }
+  func markOverflowed() { overflow.store(true, ordering: .releasing) }
 
   /// Stops reading. Idempotent.
-  package func close() { tap.close(reader: id) }
+  package func close() { tap.close(id) }
 
   /// Stops reading for `reason` (its credentials were revoked or expired), which ``endReason`` then gives.
   package func end(_ reason: AgentRuntimeError) {

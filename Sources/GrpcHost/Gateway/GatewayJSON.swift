@@ -101,25 +101,31 @@ package enum GatewayJSON {
   /// otherwise; the message type name in `dataschema`; the sender, when known, in
   /// `agagentsendertype` / `agagentsenderkey`; the host's sequence number in `sequence` when given.
   package static func cloudEvent(_ event: PublishedEvent, sequence: UInt64? = nil) -> Data {
-    var object: [String: Any] = [
-      "specversion": "1.0",
-      "id": event.messageId,
-      "source": event.topic.source,
-      "type": event.topic.type,
-      "datacontenttype": event.payload.contentType,
-      "dataschema": event.payload.typeName,
-    ]
+    Data(cloudEventBytes(event, sequence: sequence))
+  }
+
+  /// ``cloudEvent(_:sequence:)`` as bytes, with its members in sorted order and on one line: a
+  /// JSON payload goes in as it came (its line breaks, whitespace between JSON tokens, become
+  /// spaces) once it parses, base64 in `data_base64` otherwise.
+  static func cloudEventBytes(_ event: PublishedEvent, sequence: UInt64? = nil) -> [UInt8] {
+    var object = JSONObjectWriter(capacity: 192 + event.payload.data.count)
     if let sender = event.sender {
-      object[CloudEventAttribute.senderType] = sender.type.name
-      object[CloudEventAttribute.senderKey] = sender.key
+      object.string(CloudEventAttribute.senderKey, sender.key)
+      object.string(CloudEventAttribute.senderType, sender.type.name)
     }
-    if let sequence { object["sequence"] = String(sequence) }
-    if let inline = inlineJSON(event.payload) {
-      object["data"] = inline
+    if isInlineJSON(event.payload) {
+      object.raw("data", event.payload.data.lazy.map { $0 == 0x0A || $0 == 0x0D ? UInt8(ascii: " ") : $0 })
     } else {
-      object["data_base64"] = event.payload.data.base64EncodedString()
+      object.string("data_base64", event.payload.data.base64EncodedString())
     }
-    return encode(object)
+    object.string("datacontenttype", event.payload.contentType)
+    object.string("dataschema", event.payload.typeName)
+    object.string("id", event.messageId)
+    if let sequence { object.string("sequence", String(sequence)) }
+    object.string("source", event.topic.source)
+    object.string("specversion", "1.0")
+    object.string("type", event.topic.type)
+    return object.finish()
   }
 
   /// A payload as the gateway returns it in an envelope: `{"type", "contentType", "data"}` for
@@ -142,6 +148,12 @@ package enum GatewayJSON {
   package static func encode(_ object: Any) -> Data {
     (try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .withoutEscapingSlashes, .sortedKeys]))
       ?? Data("null".utf8)
+  }
+
+  /// Whether `payload` goes inline as JSON: its content type says JSON and it parses.
+  private static func isInlineJSON(_ payload: SerializedPayload) -> Bool {
+    mediaType(payload.contentType) == ContentType.json
+      && (try? JSONSerialization.jsonObject(with: payload.data, options: .fragmentsAllowed)) != nil
   }
 
   private static func inlineJSON(_ payload: SerializedPayload) -> Any? {

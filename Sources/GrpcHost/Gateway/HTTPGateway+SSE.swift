@@ -143,20 +143,27 @@ extension HTTPGateway {
 
   /// The SSE frame of a tapped event, rendered once for all its readers.
   static func tapFrame(_ tapped: TappedEvent) -> [UInt8] {
-    tapped.rendered { Array(renderTapFrame(tapped).readableBytesView) }
+    tapped.rendered { renderTapFrame(tapped) }
   }
 
-  private static func renderTapFrame(_ tapped: TappedEvent) -> ByteBuffer {
-    let data: Data
+  /// `id:` the sequence, `event:` the topic type, `data:` the CloudEvent on one line.
+  private static func renderTapFrame(_ tapped: TappedEvent) -> [UInt8] {
+    let json: [UInt8]
     do {
-      data = GatewayJSON.cloudEvent(try PublishedEvent(wire: try tapped.event.decoded()), sequence: tapped.sequence)
+      json = GatewayJSON.cloudEventBytes(try PublishedEvent(wire: try tapped.event.decoded()), sequence: tapped.sequence)
     } catch {
-      data = GatewayJSON.encode([
+      let data = GatewayJSON.encode([
         "specversion": "1.0", "id": tapped.event.id, "source": tapped.event.source, "type": tapped.event.type,
         "sequence": String(tapped.sequence), "error": "\(error)",
       ])
+      return Array(SSE.frame(event: tapped.event.type, id: String(tapped.sequence), data: data).readableBytesView)
     }
-    return SSE.frame(event: tapped.event.type, id: String(tapped.sequence), data: data)
+    var frame: [UInt8] = []
+    frame.reserveCapacity(json.count + tapped.event.type.utf8.count + 40)
+    frame.append(contentsOf: "id: \(tapped.sequence)\nevent: \(tapped.event.type)\ndata: ".utf8)
+    frame.append(contentsOf: json)
+    frame.append(contentsOf: "\n\n".utf8)
+    return frame
   }
 
   static let eventStreamHeaders: HTTPFields = [
