@@ -79,6 +79,28 @@ struct EventTapTests {
     #expect(!reader.overflowed)
   }
 
+  @Test("a feed holds what its slowest reader has not taken, not the whole buffer")
+  func heldEvents() async throws {
+    let tap = EventTap(ringCapacity: 0, readerBuffer: 4096)
+    let (keeping, lagging) = (tap.open(TapFilter(topicType: "a")), tap.open(TapFilter(topicType: "a")))
+    for _ in 0..<1_000 {
+      tap.offer(try event("a", "s"))
+      #expect(try await taken(keeping).count == 1)
+    }
+    // The lagging reader has taken nothing: the feed keeps all 1,000 for it.
+    #expect(tap.heldEvents == 1_000)
+    #expect(try await taken(lagging).count == 1_000)
+    for _ in 0..<(2 * TapState.compactionPeriod) {
+      tap.offer(try event("a", "s"))
+      _ = try await taken(keeping)
+      _ = try await taken(lagging)
+    }
+    #expect(tap.heldEvents <= TapState.compactionPeriod)
+    lagging.close()
+    keeping.close()
+    #expect(tap.heldEvents == 0)
+  }
+
   @Test("resuming after a sequence replays the ring's matching events, then live ones, none twice")
   func replay() async throws {
     let tap = EventTap(ringCapacity: 3)

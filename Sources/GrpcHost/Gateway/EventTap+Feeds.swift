@@ -4,8 +4,8 @@ import DequeModule
 /// The ``EventTap``'s state, behind its lock: the replay ring, one feed per distinct filter, and
 /// each reader's position in its feed.
 struct TapState {
-  /// The events of one filter that its readers have not all taken, at most the tap's reader
-  /// buffer of them.
+  /// The events of one filter that its readers have not all taken (up to a compaction), at most
+  /// the tap's reader buffer of them.
   struct Feed {
     var log = Deque<TappedEvent>()
     /// Events removed from the front of `log`, ever: a reader's position minus this is its index
@@ -14,7 +14,7 @@ struct TapState {
     var readers: Set<Int> = []
     /// Readers waiting for the next event.
     var parked: Set<Int> = []
-    /// No reader's position is below this (a lower bound, tightened when trimming passes it).
+    /// No reader's position is below this: a lower bound, made exact when the feed is compacted.
     var slowest = 0
 
     var end: Int { trimmed + log.count }
@@ -90,27 +90,7 @@ struct TapState {
   ) {
     guard var feed = feeds.removeValue(forKey: filter) else { return }
     feed.log.append(tapped)
-    if feed.log.count > readerBuffer {
-      feed.log.removeFirst()
-      feed.trimmed += 1
-      if feed.trimmed > feed.slowest {
-        // Someone may have fallen behind: drop who did, and find the slowest of the others.
-        var slowest = feed.end
-        for id in feed.readers {
-          guard let position = readers[id]?.position else { continue }
-          if position < feed.trimmed {
-            feed.readers.remove(id)
-            feed.parked.remove(id)
-            if let reader = readers.removeValue(forKey: id) {
-              dropped.append(Dropped(handle: reader.handle, waiter: reader.waiter))
-            }
-          } else {
-            slowest = min(slowest, position)
-          }
-        }
-        feed.slowest = slowest
-      }
-    }
+    compact(&feed, readerBuffer: readerBuffer, dropped: &dropped)
     for id in feed.parked {
       if let waiter = readers[id]?.waiter {
         woken.append(waiter)
@@ -123,6 +103,35 @@ struct TapState {
     } else {
       feeds[filter] = feed
     }
+  }
+
+  /// How often (in events) a feed trims what all its readers have taken, when no reader fell
+  /// behind meanwhile.
+  static let compactionPeriod = 256
+
+  /// Drops the feed's readers more than `readerBuffer` events behind, then removes the events
+  /// every remaining reader has taken: a feed holds what its slowest reader still needs, never
+  /// more than `readerBuffer` events. The readers are looked at only when one may have fallen
+  /// behind, or every ``compactionPeriod`` events.
+  private mutating func compact(_ feed: inout Feed, readerBuffer: Int, dropped: inout [Dropped]) {
+    let behind = feed.end - readerBuffer  // a reader below this position is too far behind
+    guard behind > feed.slowest || feed.end % Self.compactionPeriod == 0 else { return }
+    var slowest = feed.end
+    for id in feed.readers {
+      guard let position = readers[id]?.position else { continue }
+      if position < behind {
+        feed.readers.remove(id)
+        feed.parked.remove(id)
+        if let reader = readers.removeValue(forKey: id) {
+          dropped.append(Dropped(handle: reader.handle, waiter: reader.waiter))
+        }
+      } else {
+        slowest = min(slowest, position)
+      }
+    }
+    feed.slowest = slowest
+    feed.log.removeFirst(slowest - feed.trimmed)
+    feed.trimmed = slowest
   }
 
   // MARK: Readers

@@ -136,6 +136,9 @@ package final class EventTap: Sendable {
   /// Readers currently open.
   package var openReaders: Int { readerCount.load(ordering: .relaxed) }
 
+  /// Events the feeds hold for their readers (not counting the replay ring).
+  var heldEvents: Int { state.withLock { $0.feeds.values.reduce(0) { $0 + $1.log.count } } }
+
   // MARK: For TapReader
 
   func take(_ id: Int) -> TapState.Taken {
