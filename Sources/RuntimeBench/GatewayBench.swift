@@ -82,19 +82,16 @@ struct GatewayBench: AsyncParsableCommand {
       addCalls("http invoke, 16 callers", http16)
       rows.append(("http / worker p50 at 1 caller", String(format: "%.2f x", http1.p50Microseconds / worker1.p50Microseconds)))
 
-      // Each publish run with the CPU it cost the host and this process (publisher, sink and the
-      // SSE readers), per message.
-      func publishRun(readersOn topic: String?) async throws -> (PublishResult, delivered: Int, host: Double?, bench: Double?) {
-        let bench = cpuSeconds(pid: getpid())
-        let ((result, delivered), host) = try await measuringHostCPU(pid: host.pid, count: messages) {
-          guard let topic else { return (try await publishThroughput(address: host.address, hostPid: host.pid, count: messages), 0) }
-          return try await withSSEReaders(client, http, count: readers, topic: topic) {
-            try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+      func publishRun(readersOn topic: String?) async throws -> PublishRun {
+        let (((result, delivered), hostCPU), benchCPU) = try await measuringHostCPU(pid: getpid(), count: messages) {
+          try await measuringHostCPU(pid: host.pid, count: messages) {
+            guard let topic else { return (try await publishThroughput(address: host.address, hostPid: host.pid, count: messages), 0) }
+            return try await withSSEReaders(client, http, count: readers, topic: topic) {
+              try await publishThroughput(address: host.address, hostPid: host.pid, count: messages)
+            }
           }
         }
-        var benchCPU: Double?
-        if let bench, let after = cpuSeconds(pid: getpid()) { benchCPU = (after - bench) / Double(messages) * 1e6 }
-        return (result, delivered, host, benchCPU)
+        return PublishRun(result: result, delivered: delivered, hostCPU: hostCPU, benchCPU: benchCPU)
       }
       log("publish, no SSE reader")
       let bare = try await publishRun(readersOn: nil)
@@ -102,22 +99,22 @@ struct GatewayBench: AsyncParsableCommand {
       let idle = try await publishRun(readersOn: "bench.other")
       log("publish, \(readers) SSE readers on the published topic")
       let fanOut = try await publishRun(readersOn: "bench.topic")
-      func publish(_ label: String, _ run: (PublishResult, delivered: Int, host: Double?, bench: Double?)) {
+      func publish(_ label: String, _ run: PublishRun) {
         rows.append((label, String(
-          format: "%.0f msg/s (%d/%d delivered); CPU per message: host %.1f µs, bench %.1f µs", run.0.messagesPerSecond,
-          run.0.received, run.0.messages, run.host ?? .nan, run.bench ?? .nan)))
+          format: "%.0f msg/s (%d/%d delivered); CPU per message: host %.1f µs, bench %.1f µs", run.result.messagesPerSecond,
+          run.result.received, run.result.messages, run.hostCPU ?? .nan, run.benchCPU ?? .nan)))
       }
       publish("publish, no SSE reader", bare)
       publish("publish, \(readers) SSE readers on another topic", idle)
       publish("publish, \(readers) SSE readers on the topic", fanOut)
       rows.append(("SSE events received (all readers)", "\(fanOut.delivered) of \(readers * messages)"))
       rows.append(("publish with idle / full-fan-out readers vs none", String(
-        format: "%.0f%% / %.0f%%", 100 * idle.0.messagesPerSecond / bare.0.messagesPerSecond,
-        100 * fanOut.0.messagesPerSecond / bare.0.messagesPerSecond)))
+        format: "%.0f%% / %.0f%%", 100 * idle.result.messagesPerSecond / bare.result.messagesPerSecond,
+        100 * fanOut.result.messagesPerSecond / bare.result.messagesPerSecond)))
       let width = rows.map(\.0.count).max() ?? 0
       print(rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n"))
       let errors = worker1.errors + worker16.errors + http1.errors + http16.errors
-      guard errors == 0, [bare.0, idle.0, fanOut.0].allSatisfy({ $0.missing == 0 && $0.duplicates == 0 }) else {
+      guard errors == 0, [bare, idle, fanOut].allSatisfy({ $0.result.missing == 0 && $0.result.duplicates == 0 }) else {
         throw BenchError(description: "errors or inexact delivery in the gateway benchmark")
       }
   }
@@ -166,9 +163,10 @@ func withSSEReaders<R: Sendable>(
         let request = HTTPClientRequest(url: "http://\(http)/v1/topics/\(topic)/events")
         let response = try await client.execute(request, timeout: .seconds(600))
         counts.open.add(1, ordering: .relaxed)
-        // Each event frame starts a line with "id: " right after the blank line that ends the
-        // frame (or the opening comment) before it: count "\n\nid: " without parsing, as a
-        // remote reader would cost the host nothing here; a few bytes carry across chunks.
+        // Each event frame's "id: " line follows the blank line that ends the frame (or the
+        // opening comment) before it: count "\n\nid: " without parsing, so that the readers,
+        // which share the host's cores here, cost as little as they can. A few bytes carry
+        // across chunks.
         var carry: [UInt8] = []
         for try await chunk in response.body {
           var bytes = carry
@@ -217,6 +215,15 @@ private func countFrames(_ bytes: [UInt8]) -> Int {
     }
     return found
   }
+}
+
+/// One publish run: its result, the SSE frames its readers received, and the CPU per message
+/// of the host and of this process (publisher, sink and readers).
+struct PublishRun {
+  var result: PublishResult
+  var delivered: Int
+  var hostCPU: Double?
+  var benchCPU: Double?
 }
 
 /// What the SSE readers of ``withSSEReaders(_:_:count:topic:_:)`` have seen.
