@@ -60,8 +60,12 @@ struct PublishResult: Codable, Sendable {
 }
 
 /// `count` CloudEvents from one worker to an agent on another, first send to last receipt. With
-/// `sinkAddress`, the receiving worker connects there (another node of a cluster).
-func publishThroughput(address: HostAddress, sinkAddress: HostAddress? = nil, hostPid: Int32?, count: Int) async throws -> PublishResult {
+/// `sinkAddress`, the receiving worker connects there (another node of a cluster). With `rate`,
+/// the publisher sends that many per second (in bursts a millisecond apart) instead of as fast as
+/// it can.
+func publishThroughput(
+  address: HostAddress, sinkAddress: HostAddress? = nil, hostPid: Int32?, count: Int, rate: Int? = nil
+) async throws -> PublishResult {
   try await withBenchClient(sinkAddress ?? address) { sinkRPC in
     try await withBenchClient(address) { publisherRPC in
       try await withBenchChannel(sinkRPC, clientId: "bench-sink-\(UUID().uuidString)") { sink in
@@ -109,7 +113,19 @@ func publishThroughput(address: HostAddress, sinkAddress: HostAddress? = nil, ho
                 try? await Task.sleep(for: .milliseconds(100))
               }
               progress.firstSend.store(now(), ordering: .releasing)
-              for event in events { publisher.send(event) }
+              guard let rate, rate > 0 else {
+                for event in events { publisher.send(event) }
+                return nil
+              }
+              let start = ContinuousClock.now
+              let burst = max(1, rate / 1_000)
+              var sent = 0
+              while sent < events.count {
+                let due = start + .nanoseconds(Int64(sent) * 1_000_000_000 / Int64(rate))
+                if ContinuousClock.now < due { try? await Task.sleep(until: due, clock: .continuous) }
+                for event in events[sent..<min(sent + burst, events.count)] { publisher.send(event) }
+                sent += burst
+              }
               return nil
             }
             var seen = [Bool](repeating: false, count: count)

@@ -49,6 +49,34 @@ struct EventTapTests {
     #expect(tap.openReaders == 0)
   }
 
+  @Test("the readers of an event share it and its rendering: the frame is made once, whichever reader asks first")
+  func sharedRendering() async throws {
+    let tap = EventTap(ringCapacity: 0)
+    let readers = [tap.open(TapFilter(topicType: "a")), tap.open(TapFilter(topicType: "a")), tap.open(TapFilter(topicType: "a", isPrefix: true))]
+    tap.offer(try event("a", "s1"))
+    var events: [TappedEvent] = []
+    for reader in readers {
+      guard case .event(let tapped)? = await reader.next()?.first else {
+        Issue.record("no event")
+        return
+      }
+      events.append(tapped)
+    }
+    #expect(events.allSatisfy { $0 === events[0] })
+    let made = Counter()
+    let frames = await withTaskGroup(of: [UInt8].self) { group in
+      for tapped in events {
+        group.addTask { tapped.rendered { made.add(); return Array("frame \(tapped.sequence)".utf8) } }
+      }
+      return await group.reduce(into: [[UInt8]]()) { $0.append($1) }
+    }
+    #expect(frames.allSatisfy { $0 == Array("frame 1".utf8) })
+    // Two readers that find it unmade at the same moment may both make it; one is kept.
+    #expect((1...3).contains(made.value))
+    #expect(events[0].rendered { Array("again".utf8) } == Array("frame 1".utf8))
+    for reader in readers { reader.close() }
+  }
+
   @Test("a reader more than the buffer behind is dropped as the feed moves past it; the others read on")
   func dropsTheSlow() async throws {
     let tap = EventTap(ringCapacity: 0, readerBuffer: 4)

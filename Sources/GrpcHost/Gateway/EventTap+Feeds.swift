@@ -62,7 +62,7 @@ struct TapState {
     _ event: RawCloudEvent, ringCapacity: Int, readerBuffer: Int
   ) -> (woken: [CheckedContinuation<Void, Never>], dropped: [Dropped]) {
     guard !isClosed else { return ([], []) }
-    var tapped = TappedEvent(sequence: nextSequence, event: event)
+    let tapped = TappedEvent(sequence: nextSequence, event: event)
     nextSequence += 1
     var woken: [CheckedContinuation<Void, Never>] = []
     var dropped: [Dropped] = []
@@ -72,7 +72,6 @@ struct TapState {
         for filter in filters where filter.source == nil || filter.source == event.source { matching.append(filter) }
       }
       for filter in prefixes where filter.matches(event) { matching.append(filter) }
-      if !matching.isEmpty { tapped.rendering = RenderingCache() }
       for filter in matching {
         append(tapped, to: filter, readerBuffer: readerBuffer, woken: &woken, dropped: &dropped)
       }

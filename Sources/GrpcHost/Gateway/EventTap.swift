@@ -23,32 +23,31 @@ package struct TapFilter: Sendable, Hashable {
 }
 
 /// A published event as a tap sees it: the host's sequence number and the event's bytes.
-package struct TappedEvent: Sendable {
+///
+/// A class: a reader takes an event by one reference, however many fields the event has, and the
+/// readers of an event share its rendering.
+package final class TappedEvent: Sendable {
   /// Monotonic across the host's lifetime, starting at 1.
-  package var sequence: UInt64
-  package var event: RawCloudEvent
-  /// Shared by the readers the event was handed to, so that it is rendered (as an SSE frame)
-  /// once, not once per reader. Nil when no reader matched as it was published.
-  package var rendering: RenderingCache?
+  package let sequence: UInt64
+  package let event: RawCloudEvent
+  /// Made by the first reader that needs it (an SSE frame), then shared by the others.
+  private let rendering = AtomicLazyReference<Rendering>()
 
-  /// The event rendered by `make`, shared with the other readers of this event.
-  package func rendered(_ make: () -> [UInt8]) -> [UInt8] {
-    rendering?.get(make) ?? make()
+  package init(sequence: UInt64, event: RawCloudEvent) {
+    self.sequence = sequence
+    self.event = event
   }
-}
 
-/// What a published event looks like to readers, made by the first reader that needs it.
-package final class RenderingCache: Sendable {
-  private let value = Mutex<[UInt8]?>(nil)
+  /// The event rendered by `make`, shared with the other readers of this event. Without a lock:
+  /// two readers that find it unmade at once both make it, and one rendering is kept.
+  package func rendered(_ make: () -> [UInt8]) -> [UInt8] {
+    if let made = rendering.load() { return made.bytes }
+    return rendering.storeIfNil(Rendering(bytes: make())).bytes
+  }
 
-  /// The rendering, made by `make` if no reader made it yet.
-  package func get(_ make: () -> [UInt8]) -> [UInt8] {
-    value.withLock { value in
-      if let value { return value }
-      let made = make()
-      value = made
-      return made
-    }
+  private final class Rendering: Sendable {
+    let bytes: [UInt8]
+    init(bytes: [UInt8]) { self.bytes = bytes }
   }
 }
 

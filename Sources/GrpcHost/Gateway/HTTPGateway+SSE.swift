@@ -113,7 +113,7 @@ extension HTTPGateway {
               // a busy topic costs a write per batch, not per event. A writer stuck on a client
               // that does not read lets the reader's queue fill, and the tap drops the reader.
               while let items = await reader.next() {
-                var buffer = ByteBuffer()
+                var buffer = ByteBufferAllocator().buffer(capacity: items.count * 320)
                 for item in items {
                   switch item {
                   case .event(let tapped): buffer.writeBytes(Self.tapFrame(tapped))
