@@ -77,25 +77,38 @@ struct GatewayBench: AsyncParsableCommand {
     rates: [Int], longMessages: Int
   ) async throws {
       var rows: [(String, String)] = [("machine", machineDescription())]
-      func addCalls(_ label: String, _ result: RPCResult) {
+      func addCalls(_ label: String, _ result: RPCResult, hostCPU: Double?) {
         rows.append(("\(label): calls/s", String(format: "%.0f", result.callsPerSecond)))
-        rows.append(("\(label): p50 / p99", String(format: "%.0f µs / %.0f µs (%d errors)", result.p50Microseconds, result.p99Microseconds, result.errors)))
+        rows.append(("\(label): p50 / p99", String(
+          format: "%.0f µs / %.0f µs (%d errors); host CPU per call %.0f µs", result.p50Microseconds, result.p99Microseconds,
+          result.errors, hostCPU ?? .nan)))
       }
+      // Each with the host's CPU per call (the calls' connecting included: a few milliseconds).
       log("worker rpc")
-      let worker1 = try await rpcLatency(address: host.address, callers: 1, callsPerCaller: calls)
-      let worker16 = try await rpcLatency(address: host.address, callers: 16, callsPerCaller: calls16)
+      let (worker1, worker1CPU) = try await measuringHostCPU(pid: host.pid, count: calls) {
+        try await rpcLatency(address: host.address, callers: 1, callsPerCaller: calls)
+      }
+      let (worker16, worker16CPU) = try await measuringHostCPU(pid: host.pid, count: 16 * calls16) {
+        try await rpcLatency(address: host.address, callers: 16, callsPerCaller: calls16)
+      }
       log("http invoke")
-      let (http1, http16) = try await withEchoWorker(host.address) {
+      let ((http1, http1CPU), (http16, http16CPU)) = try await withEchoWorker(host.address) {
         (
-          try await httpInvoke(client, http, callers: 1, callsPerCaller: calls),
-          try await httpInvoke(client, http, callers: 16, callsPerCaller: calls16)
+          try await measuringHostCPU(pid: host.pid, count: calls) {
+            try await httpInvoke(client, http, callers: 1, callsPerCaller: calls)
+          },
+          try await measuringHostCPU(pid: host.pid, count: 16 * calls16) {
+            try await httpInvoke(client, http, callers: 16, callsPerCaller: calls16)
+          }
         )
       }
-      addCalls("worker rpc, 1 caller", worker1)
-      addCalls("http invoke, 1 caller", http1)
-      addCalls("worker rpc, 16 callers", worker16)
-      addCalls("http invoke, 16 callers", http16)
+      addCalls("worker rpc, 1 caller", worker1, hostCPU: worker1CPU)
+      addCalls("http invoke, 1 caller", http1, hostCPU: http1CPU)
+      addCalls("worker rpc, 16 callers", worker16, hostCPU: worker16CPU)
+      addCalls("http invoke, 16 callers", http16, hostCPU: http16CPU)
       rows.append(("http / worker p50 at 1 caller", String(format: "%.2f x", http1.p50Microseconds / worker1.p50Microseconds)))
+      rows.append(("http / worker host CPU per call at 1 / 16 callers", String(
+        format: "%.2f x / %.2f x", (http1CPU ?? .nan) / (worker1CPU ?? .nan), (http16CPU ?? .nan) / (worker16CPU ?? .nan))))
 
       func publishRun(readersOn topic: String?, count: Int = messages, rate: Int? = nil) async throws -> PublishRun {
         let (((result, tally), hostCPU), benchCPU) = try await measuringHostCPU(pid: getpid(), count: count) {

@@ -5,6 +5,8 @@ import AsyncHTTPClient
 import NIOHTTP1
 import Foundation
 @testable import GrpcHost
+import GRPCCore
+import SwiftProtobuf
 import GrpcWorker
 import Testing
 
@@ -69,6 +71,31 @@ struct GatewayHTTPTests {
       let ok = try await http(.POST, "\(base)/v1/agents/echo/k?type=ChatMessage", body: #"{"text":"still"}"#)
       #expect(ok.status == 200)
       #expect(await fixture.host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
+    }
+  }
+
+  @Test("a call without ?timeout ends at the host's RPC timeout with 504, answered by the router; HTTP and gRPC alike")
+  func hostTimeout() async throws {
+    try await withGateway(rpcTimeout: .milliseconds(400)) { fixture in
+      let started = ContinuousClock.now
+      let slow = try await http(.POST, "\(fixture.base)/v1/agents/silent/k?type=ChatMessage", body: #"{"text":"x"}"#)
+      #expect(slow.status == 504)
+      #expect(slow.json["code"] as? String == "deadline-exceeded")
+      #expect((slow.json["message"] as? String)?.contains("timed out after 0.4 s") == true)
+      #expect(ContinuousClock.now - started < .seconds(5))
+      try await withGatewayClient(fixture) { gateway in
+        let timeout = await #expect(throws: RPCError.self) {
+          _ = try await gateway.invoke(.with {
+            $0.agentType = "silent"
+            $0.agentKey = "k"
+            $0.message = jsonPayload("ChatMessage", #"{"text":"x"}"#)
+          })
+        }
+        #expect(timeout?.code == .deadlineExceeded)
+      }
+      #expect(await fixture.host.router.waitUntil(timeout: .seconds(5)) { $0.pendingRPCs == 0 })
+      let ok = try await http(.POST, "\(fixture.base)/v1/agents/echo/k?type=ChatMessage", body: #"{"text":"still"}"#)
+      #expect(ok.status == 200)
     }
   }
 

@@ -98,6 +98,17 @@ package final class Gateway: Sendable {
     timeout: Duration? = nil,
     onChunk: (@Sendable (PublishedEvent) -> Void)? = nil
   ) async throws -> SerializedPayload? {
+    try await call(payload, to: target, timeout: timeout, onChunk: onChunk).answer()
+  }
+
+  /// Starts a call (see ``invoke(_:to:timeout:onChunk:)``): the request is on its way when this
+  /// returns. Await its ``GatewayCall/answer()`` once; ``GatewayCall/end(_:)`` ends it early.
+  package func call(
+    _ payload: SerializedPayload,
+    to target: AgentId,
+    timeout: Duration? = nil,
+    onChunk: (@Sendable (PublishedEvent) -> Void)? = nil
+  ) throws(AgentRuntimeError) -> GatewayCall {
     try checkSize(payload, "the message to \(target)")
     let timeout = min(timeout ?? maxTimeout, maxTimeout)
     let reply = OneShot<Agents_RpcResponse>()
@@ -107,7 +118,6 @@ package final class Gateway: Sendable {
       calls.waiting[id] = Call(reply: reply, onChunk: onChunk)
       return id
     }
-    defer { _ = calls.withLock { $0.waiting.removeValue(forKey: requestId) } }
     let request = Agents_RpcRequest.with {
       $0.requestID = requestId
       $0.target = Agents_AgentId(target)
@@ -118,24 +128,14 @@ package final class Gateway: Sendable {
       $0.metadata.merge(ForwardedTrace.outgoing(router.tracing)) { ours, _ in ours }
     }
     router.route(.request(RawRpcRequest(request)), from: link)
-    let response: Agents_RpcResponse
-    do {
-      response = try await withDeadline(
-        timeout,
-        timeoutError: {
-          AgentRuntimeError(code: .deadlineExceeded, message: "no response from \(target) within \(timeout.secondsDescription)")
-        },
-        cancelledError: { AgentRuntimeError(code: .cancelled, message: "the call to \(target) was cancelled by its caller") },
-        { try await reply.value() }
-      )
-    } catch {
-      router.abandon(callerRequestId: requestId, caller: link)
-      throw error
-    }
-    if let error = response.runtimeError { throw error }
-    let answer = response.payload
-    if answer.dataType.isEmpty && answer.data.isEmpty { return nil }
-    return SerializedPayload(wire: answer)
+    return GatewayCall(gateway: self, requestId: requestId, target: target, timeout: timeout, reply: reply)
+  }
+
+  /// A call's answer is in (or it ended): forget it, and when it ended without one, tell the
+  /// router, which tells the callee.
+  func finish(_ requestId: String, answered: Bool) {
+    _ = calls.withLock { $0.waiting.removeValue(forKey: requestId) }
+    if !answered { router.abandon(callerRequestId: requestId, caller: link) }
   }
 
   // MARK: Publishing

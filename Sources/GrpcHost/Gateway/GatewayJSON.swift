@@ -32,7 +32,8 @@ package enum GatewayJSON {
 
   /// The media type of a `Content-Type` header, lowercased, without parameters.
   package static func mediaType(_ header: String?) -> String? {
-    header?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    if header == ContentType.json { return header }  // the usual case, without Foundation
+    return header?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
   }
 
   /// Reads a structured-mode CloudEvent (`application/cloudevents+json`) as the event to publish

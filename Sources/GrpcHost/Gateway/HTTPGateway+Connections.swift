@@ -38,27 +38,14 @@ final class ConnectionCloseWatch: Sendable {
 
   private let state = Mutex(State())
 
-  /// Runs `operation`, cancelling it if the client of `channel` goes away first, and then throws
-  /// a `cancelled` error.
-  func cancellingOnClose<R: Sendable>(
-    _ channel: any Channel, _ operation: @escaping @Sendable () async throws -> R
-  ) async throws -> R {
-    let (gone, signal) = AsyncStream<Never>.makeStream()
-    let registration = watch(channel) { signal.finish() }
+  /// Runs `body`, calling `onGone` if the client of `channel` goes away before it returns (at
+  /// once if it already has). `body` runs on the calling task: no task of its own.
+  func whileOpen<R>(
+    _ channel: any Channel, onGone: @escaping @Sendable () -> Void, _ body: () async throws -> R
+  ) async rethrows -> R {
+    let registration = watch(channel, onGone)
     defer { unwatch(registration) }
-    return try await withThrowingTaskGroup(of: R?.self) { group in
-      group.addTask { try await operation() }
-      group.addTask {
-        for await _ in gone {}
-        return nil
-      }
-      let first = try await group.next()!
-      group.cancelAll()
-      guard let first else {
-        throw AgentRuntimeError(code: .cancelled, message: "the client closed the connection")
-      }
-      return first
-    }
+    return try await body()
   }
 
   /// Called by the connection's handler when its client has gone.

@@ -119,11 +119,12 @@ struct HTTPGateway: Sendable {
     }
     var request = request
     let payload = try GatewayJSON.payload(json: try await Self.collectBody(&request, limit: gateway.maxMessageSize), typeName: typeName)
-    // A client that goes away cancels the call (and the agent's handler) at once, not at its deadline.
-    let gateway = self.gateway
-    let answer = try await connections.cancellingOnClose(context.channel) {
-      try await gateway.invoke(payload, to: target, timeout: timeout)
-    }
+    // A client that goes away ends the call (and cancels the agent's handler) at once, not at its
+    // deadline.
+    let call = try gateway.call(payload, to: target, timeout: timeout)
+    let answer = try await connections.whileOpen(
+      context.channel, onGone: { call.end(AgentRuntimeError(code: .cancelled, message: "the client closed the connection")) }
+    ) { try await call.answer() }
     guard let answer else {
       return Response(status: .noContent)
     }
@@ -211,7 +212,10 @@ struct HTTPGateway: Sendable {
 
   /// A path parameter, percent-decoded.
   static func parameter(_ name: String, _ context: GatewayRequestContext) throws -> String {
-    guard let raw = context.parameters.get(name), let value = raw.removingPercentEncoding else {
+    // Most names have no escapes: Foundation's decoding is then skipped.
+    guard let raw = context.parameters.get(name),
+      let value = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : String(raw)
+    else {
       throw AgentRuntimeError(code: .invalidArgument, message: "the path parameter '\(name)' is missing or badly encoded")
     }
     return value
